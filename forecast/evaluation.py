@@ -1,0 +1,100 @@
+"""Teacher-forced and honest (rolling-origin) forecasts on the same origins.
+
+Teacher-forced: dense windows tiled over the origins, every position scored, as
+in training. Honest: for each origin t a window ending at t, only its last
+position's H outputs used, so nothing after t can reach the forecast.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from forecast.features import DataSpec, SeriesArrays
+from forecast.windows import Window, tile
+
+
+@dataclass
+class Forecasts:
+    """Forecasts for N origins, in the target's own units."""
+
+    series: np.ndarray  # (N,) series names
+    origin: np.ndarray  # (N,) int64 ns timestamps of the origins
+    pred: np.ndarray  # (N, H)
+    target: np.ndarray  # (N, H), NaN where the target was missing
+    last: np.ndarray  # (N,) last observed target at the origin (carried forward)
+
+    def select(self, keep: np.ndarray) -> Forecasts:
+        return Forecasts(self.series[keep], self.origin[keep], self.pred[keep],
+                         self.target[keep], self.last[keep])
+
+
+@torch.no_grad()
+def predict_windows(
+    model: torch.nn.Module, arrays: list[SeriesArrays], windows: list[Window], horizon: int,
+    batch_size: int = 256,
+) -> list[np.ndarray]:
+    """(T, H) scaled outputs per series, filled at every window's scored positions."""
+    out = [np.full((len(a), horizon), np.nan, np.float32) for a in arrays]
+    by_len: dict[int, list[Window]] = defaultdict(list)
+    for w in windows:
+        by_len[w.length].append(w)
+    device = next(model.parameters()).device
+    for length, group in by_len.items():
+        for j in range(0, len(group), batch_size):
+            chunk = group[j : j + batch_size]
+            x = np.stack([arrays[w.series].x[w.start : w.start + length] for w in chunk])
+            y = model(torch.from_numpy(x).to(device)).float().cpu().numpy()  # [B, L, H]
+            for w, yw in zip(chunk, y, strict=True):
+                out[w.series][w.start + w.first : w.start + length] = yw[w.first:]
+    return out
+
+
+def honest_windows(origins: list[np.ndarray], history: int) -> list[Window]:
+    """One window per origin t, ending at t, scoring only its last position."""
+    return [Window(s, int(t) - history, history + 1, history)
+            for s, o in enumerate(origins) for t in o]
+
+
+def dense_windows(origins: list[np.ndarray], history: int, span: int) -> list[Window]:
+    """Training-style dense windows of history + span steps scoring each origin once."""
+    return [w for s, o in enumerate(origins) for w in tile(s, o, history, history + span)]
+
+
+def collect(
+    arrays: list[SeriesArrays], origins: list[np.ndarray], outputs: list[np.ndarray],
+    spec: DataSpec,
+) -> Forecasts:
+    """Gather outputs and targets at the origins and convert to the target's units."""
+    horizon = outputs[0].shape[1]
+    steps = np.arange(1, horizon + 1)
+    parts = []
+    for a, o, p in zip(arrays, origins, outputs, strict=True):
+        parts.append((
+            np.full(len(o), a.name, dtype=object), a.times[o], p[o],
+            a.y[o[:, None] + steps[None, :]], a.x[o, 0],
+        ))
+    series, origin, pred, target, last = (np.concatenate(z) for z in zip(*parts, strict=True))
+    return Forecasts(series, origin, spec.to_units(pred.astype(np.float64)),
+                     spec.to_units(target.astype(np.float64)),
+                     spec.to_units(last.astype(np.float64)))
+
+
+def forecast_origins(
+    model: torch.nn.Module, arrays: list[SeriesArrays], origins: list[np.ndarray],
+    spec: DataSpec, protocol: str, span: int = 256, batch_size: int = 256,
+) -> Forecasts:
+    """Forecasts at the origins under ``protocol`` 'honest' or 'teacher_forced'."""
+    history = model.receptive_field - 1
+    if protocol == "honest":
+        windows = honest_windows(origins, history)
+    elif protocol == "teacher_forced":
+        windows = dense_windows(origins, history, span)
+    else:
+        raise ValueError(f"protocol={protocol!r}: expected 'honest' or 'teacher_forced'")
+    horizon = model.hparams.horizon
+    outputs = predict_windows(model, arrays, windows, horizon, batch_size)
+    return collect(arrays, origins, outputs, spec)

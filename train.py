@@ -1,0 +1,149 @@
+"""Train a causal or standard dilated-conv forecaster: ``python train.py model=causal``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    ModelCheckpoint,
+    RichModelSummary,
+    RichProgressBar,
+)
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+from forecast.baselines import Persistence
+from forecast.data import ForecastDataModule
+from forecast.evaluation import Forecasts, collect, forecast_origins
+from forecast.files import atomic_write_text, write_json
+from forecast.metrics import mae, score
+from forecast.module import ForecastModule, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent
+OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
+log = logging.getLogger("train")
+
+
+def station_scores(fc: Forecasts, reference: Forecasts) -> dict:
+    """Scores overall and per series against the reference's predictions."""
+    out = {"all": score(fc.target, fc.pred, reference.pred)}
+    for name in dict.fromkeys(fc.series):
+        keep = fc.series == name
+        out[str(name)] = score(fc.target[keep], fc.pred[keep], reference.pred[keep])
+    return out
+
+
+def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int) -> dict:
+    """Teacher-forced and honest test scores of ``model`` and persistence, same origins."""
+    origins = dm.origins["test"]
+    tf = forecast_origins(model, dm.arrays, origins, dm.spec, "teacher_forced", dm.span, batch_size)
+    hon = forecast_origins(model, dm.arrays, origins, dm.spec, "honest", dm.span, batch_size)
+    pers = collect(dm.arrays, origins, Persistence(dm.horizon).predict(dm.arrays, origins), dm.spec)
+    return {
+        "teacher_forced": station_scores(tf, pers),
+        "honest": station_scores(hon, pers),
+        "persistence": station_scores(pers, pers),
+        "max_abs_diff_tf_honest": float(np.nanmax(np.abs(tf.pred - hon.pred))),
+    }
+
+
+def train(cfg: DictConfig, out_dir: str | Path) -> dict:
+    """Fit, pick the best checkpoint on val/loss, score it on test; return metrics.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    dm: ForecastDataModule = instantiate(cfg.data, _convert_="all")
+    spec = dm.load()
+    for line in dm.frame.repairs.lines():
+        log.info("repair: %s", line)
+    model: ForecastModule = instantiate(
+        cfg.model, n_features=spec.n_features, data_spec=spec.to_dict(), _convert_="all"
+    )
+    dm.set_history(model.receptive_field - 1)
+    dm.setup("fit")
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model %s: causal=%s, receptive field %d steps, %d parameters, %d features",
+             model.hparams.name, model.hparams.causal, model.receptive_field, n_params,
+             spec.n_features)
+
+    ckpt_dir = out_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",
+                                 mode="min", save_last=True, auto_insert_metric_name=False)
+    callbacks = [checkpoint, EarlyStopping(monitor="val/loss", mode="min", patience=cfg.patience),
+                 RichModelSummary(max_depth=2)]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RichProgressBar())
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
+        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
+    )
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=dm)
+    train_seconds = time.perf_counter() - start
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    best_path = Path(checkpoint.best_model_path)
+    if not best_path.is_file():
+        raise RuntimeError(f"training wrote no best checkpoint under {ckpt_dir}")
+
+    best = load_checkpoint(best_path)
+    test = evaluate_test(best, dm, cfg.eval_batch_size)
+    val = forecast_origins(best, dm.arrays, dm.origins["val"], spec, "teacher_forced", dm.span,
+                           cfg.eval_batch_size)
+    metrics = {
+        "model": model.hparams.name,
+        "causal": bool(model.hparams.causal),
+        "receptive_field": model.receptive_field,
+        "n_parameters": n_params,
+        "seed": int(cfg.seed),
+        "horizon": dm.horizon,
+        "val_mae": mae(val.target, val.pred),
+        "test_teacher_forced_mae": test["teacher_forced"]["all"]["mae"],
+        "test_honest_mae": test["honest"]["all"]["mae"],
+        "test_honest_rmse": test["honest"]["all"]["rmse"],
+        "test_persistence_mae": test["persistence"]["all"]["mae"],
+        "test_max_abs_diff_teacher_forced_vs_honest": test["max_abs_diff_tf_honest"],
+        "stations": {
+            name: {
+                "teacher_forced_mae": test["teacher_forced"][name]["mae"],
+                "honest_mae": test["honest"][name]["mae"],
+                "persistence_mae": test["persistence"][name]["mae"],
+                "honest_mae_by_horizon": test["honest"][name]["mae_by_horizon"],
+            }
+            for name in test["honest"] if name != "all"
+        },
+        "test_honest_mae_by_horizon": test["honest"]["all"]["mae_by_horizon"],
+        "test_teacher_forced_mae_by_horizon": test["teacher_forced"]["all"]["mae_by_horizon"],
+        "test_targets": test["honest"]["all"]["n_targets"],
+        "epochs": int(trainer.current_epoch),
+        "best_epoch_val_loss": float(checkpoint.best_model_score),
+        "global_steps": int(trainer.global_step),
+        "train_seconds": round(train_seconds, 1),
+        "best_checkpoint": str(best_path),
+        "repairs": dm.frame.repairs.to_dict(),
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    log.info("test MAE (%s): teacher-forced %.3f, honest %.3f, persistence %.3f; per series %s",
+             metrics["model"], metrics["test_teacher_forced_mae"], metrics["test_honest_mae"],
+             metrics["test_persistence_mae"],
+             {k: round(v["honest_mae"], 3) for k, v in metrics["stations"].items()})
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
