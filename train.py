@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import (
     EarlyStopping,
+    EMAWeightAveraging,
     ModelCheckpoint,
     RichModelSummary,
     RichProgressBar,
@@ -22,23 +23,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from forecast.baselines import Persistence
 from forecast.data import ForecastDataModule
-from forecast.evaluation import Forecasts, collect, forecast_origins
+from forecast.evaluation import collect, forecast_origins, station_scores
 from forecast.files import atomic_write_text, write_json
-from forecast.metrics import mae, score
+from forecast.metrics import mae
 from forecast.module import ForecastModule, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent
 OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
 log = logging.getLogger("train")
-
-
-def station_scores(fc: Forecasts, reference: Forecasts) -> dict:
-    """Scores overall and per series against the reference's predictions."""
-    out = {"all": score(fc.target, fc.pred, reference.pred)}
-    for name in dict.fromkeys(fc.series):
-        keep = fc.series == name
-        out[str(name)] = score(fc.target[keep], fc.pred[keep], reference.pred[keep])
-    return out
 
 
 def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int) -> dict:
@@ -81,6 +73,8 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
                                  mode="min", save_last=True, auto_insert_metric_name=False)
     callbacks = [checkpoint, EarlyStopping(monitor="val/loss", mode="min", patience=cfg.patience),
                  RichModelSummary(max_depth=2)]
+    if cfg.ema_decay > 0:  # validate and checkpoint an exponential moving average of the weights
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     trainer: L.Trainer = instantiate(

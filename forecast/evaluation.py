@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from forecast.features import DataSpec, SeriesArrays
+from forecast.metrics import score
 from forecast.windows import Window, tile
 
 
@@ -98,3 +99,12 @@ def forecast_origins(
     horizon = model.hparams.horizon
     outputs = predict_windows(model, arrays, windows, horizon, batch_size)
     return collect(arrays, origins, outputs, spec)
+
+
+def station_scores(fc: Forecasts, reference: Forecasts) -> dict:
+    """Scores overall and per series against the reference's predictions."""
+    out = {"all": score(fc.target, fc.pred, reference.pred)}
+    for name in dict.fromkeys(fc.series):
+        keep = fc.series == name
+        out[str(name)] = score(fc.target[keep], fc.pred[keep], reference.pred[keep])
+    return out

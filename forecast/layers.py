@@ -24,6 +24,7 @@ class DilatedConv1d(nn.Module):
         kernel_size: int,
         dilation: int = 1,
         causal: bool = True,
+        groups: int = 1,
     ) -> None:
         super().__init__()
         span = (kernel_size - 1) * dilation
@@ -36,7 +37,8 @@ class DilatedConv1d(nn.Module):
         self.kernel_size = kernel_size
         self.dilation = dilation
         self.padding = (span, 0) if causal else (span // 2, span // 2)
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
+                              groups=groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, self.padding))

@@ -19,22 +19,29 @@ def doubling_dilations(layers_per_stack: int, stacks: int = 1) -> list[int]:
 
 
 class ResidualBlock(nn.Module):
-    """Gated dilated conv with residual and skip 1x1 convs."""
+    """Gated dilated conv with residual and skip 1x1 convs, for ``members`` nets at once.
+
+    Members are independent nets held as conv groups: channels are laid out member
+    by member, and no weight connects two members.
+    """
 
     def __init__(
         self, channels: int, skip_channels: int, kernel_size: int, dilation: int,
-        causal: bool, dropout: float,
+        causal: bool, dropout: float, members: int = 1,
     ) -> None:
         super().__init__()
-        self.conv = DilatedConv1d(channels, 2 * channels, kernel_size, dilation, causal)
-        self.residual = nn.Conv1d(channels, channels, 1)
-        self.skip = nn.Conv1d(channels, skip_channels, 1)
+        self.members = members
+        self.conv = DilatedConv1d(members * channels, members * 2 * channels, kernel_size,
+                                  dilation, causal, groups=members)
+        self.residual = nn.Conv1d(members * channels, members * channels, 1, groups=members)
+        self.skip = nn.Conv1d(members * channels, members * skip_channels, 1, groups=members)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # [B, C, T] -> [B, 2C, T] -> gate -> [B, C, T]
-        filt, gate = self.conv(x).chunk(2, dim=1)
-        h = self.dropout(torch.tanh(filt) * torch.sigmoid(gate))
+        b, _, t = x.shape
+        # [B, K*2C, T] -> [B, K, 2C, T] -> filter, gate -> [B, K*C, T]
+        filt, gate = self.conv(x).view(b, self.members, -1, t).chunk(2, dim=2)
+        h = self.dropout((torch.tanh(filt) * torch.sigmoid(gate)).reshape(b, -1, t))
         return x + self.residual(h), self.skip(h)
 
 
@@ -43,7 +50,9 @@ class WaveNet(nn.Module):
 
     Maps features (batch, T, n_features) to (batch, T, horizon): output [:, i, h-1]
     is read from inputs at steps i - (R - 1) .. i when causal, and from
-    i - (R - 1) / 2 .. i + (R - 1) / 2 when not.
+    i - (R - 1) / 2 .. i + (R - 1) / 2 when not. With ``members`` > 1 it is an
+    ensemble of that many independent nets (run as conv groups) whose outputs are
+    averaged.
     """
 
     def __init__(
@@ -56,29 +65,36 @@ class WaveNet(nn.Module):
         dilations: list[int] | None = None,
         causal: bool = True,
         dropout: float = 0.0,
+        members: int = 1,
     ) -> None:
         super().__init__()
         dilations = list(dilations) if dilations is not None else doubling_dilations(7)
         self.dilations = dilations
         self.kernel_size = kernel_size
         self.causal = causal
+        self.members = members
+        self.horizon = horizon
         self.receptive_field = receptive_field(kernel_size, dilations)
-        self.input = nn.Conv1d(n_features, channels, 1)
+        k = members
+        self.input = nn.Conv1d(n_features, k * channels, 1)
         self.blocks = nn.ModuleList(
-            ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout)
+            ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout, members)
             for d in dilations
         )
         self.head = nn.Sequential(
             nn.ReLU(),
-            nn.Conv1d(skip_channels, skip_channels, 1),
+            nn.Conv1d(k * skip_channels, k * skip_channels, 1, groups=k),
             nn.ReLU(),
-            nn.Conv1d(skip_channels, horizon, 1),
+            nn.Conv1d(k * skip_channels, k * horizon, 1, groups=k),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.input(x.transpose(1, 2))  # [B, T, F] -> [B, C, T]
+        h = self.input(x.transpose(1, 2))  # [B, T, F] -> [B, K*C, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
             skips = skips + s
-        return self.head(skips).transpose(1, 2)  # [B, H, T] -> [B, T, H]
+        out = self.head(skips)  # [B, K*H, T]
+        b, _, t = out.shape
+        out = out.view(b, self.members, self.horizon, t).mean(dim=1)  # [B, H, T]
+        return out.transpose(1, 2)  # [B, T, H]

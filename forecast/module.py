@@ -50,6 +50,7 @@ class ForecastModule(L.LightningModule):
         kernel_size: int = 3,
         dilations: list[int] | None = None,
         dropout: float = 0.0,
+        members: int = 1,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         data_spec: dict | None = None,
@@ -61,12 +62,13 @@ class ForecastModule(L.LightningModule):
             "n_features": int(n_features), "horizon": int(horizon), "causal": bool(causal),
             "channels": int(channels), "skip_channels": int(skip_channels),
             "kernel_size": int(kernel_size), "dilations": dilations, "dropout": float(dropout),
+            "members": int(members),
             "lr": float(lr), "weight_decay": float(weight_decay), "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
             "receptive_field": receptive_field(kernel_size, dilations),
         })
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
-                           causal, dropout)
+                           causal, dropout, members)
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0
 
     @property
@@ -111,7 +113,7 @@ class ForecastModule(L.LightningModule):
 
 
 _BUILD_KEYS = ("n_features", "horizon", "causal", "channels", "skip_channels", "kernel_size",
-               "dilations", "dropout", "lr", "weight_decay", "data_spec", "name")
+               "dilations", "dropout", "members", "lr", "weight_decay", "data_spec", "name")
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModule:

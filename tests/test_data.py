@@ -1,0 +1,104 @@
+"""Chronological splits without leakage, train-only scalers, dense targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_series
+
+from forecast.data import ForecastDataModule, resolve_splits
+from forecast.frame import DataError
+from forecast.windows import Window, origins, slide, tile
+
+
+def module(path, **kw) -> ForecastDataModule:
+    args = dict(path=str(path), time_column="time", target="temp", covariates=["hum"],
+                series_id="station", horizon=6, span=32, train_stride=4, batch_size=8)
+    args.update(kw)
+    dm = ForecastDataModule(**args)
+    dm.set_history(14)
+    dm.setup()
+    return dm
+
+
+def test_no_training_target_falls_in_validation_or_test(series_csv):
+    dm = module(series_csv)
+    train_end = dm.splits["train"][1].value
+    ds = dm.datasets["train"]
+    for i, w in enumerate(ds.windows):
+        _, _, mask = ds[i]
+        a = dm.arrays[w.series]
+        pos, h = np.nonzero(mask.numpy())
+        target_idx = w.start + pos + h + 1
+        assert a.times[target_idx].max() <= train_end
+    # and validation targets stay inside validation
+    v0, v1 = (t.value for t in dm.splits["val"])
+    for s, o in enumerate(dm.origins["val"]):
+        t = dm.arrays[s].times
+        assert t[o].min() >= v0 and t[o + 6].max() <= v1
+
+
+def test_scalers_are_fitted_on_training_rows_only(tmp_path):
+    df = make_series(n=24 * 30)
+    times = pd.to_datetime(df["time"])
+    late = times > times.min() + pd.Timedelta(days=24)
+    df.loc[late, "temp"] += 100.0  # a shift only after training ends
+    path = tmp_path / "shift.csv"
+    df.to_csv(path, index=False)
+    dm = module(path)
+    assert dm.splits["train"][1] < times[late].min()
+    train_mean = df.loc[pd.to_datetime(df["time"]) <= dm.splits["train"][1], "temp"].mean()
+    assert dm.spec.mean[0] == pytest.approx(train_mean, rel=1e-9)
+    assert dm.spec.mean[0] < 60  # the shifted values did not leak into the scaler
+
+
+def test_dense_targets_line_up_with_the_series(series_csv):
+    dm = module(series_csv)
+    x, y, mask = dm.datasets["train"][3]
+    w = dm.datasets["train"].windows[3]
+    a = dm.arrays[w.series]
+    i, h = 20, 5  # position 20 forecasts step start + 20 + h + 1
+    assert y[i, h] == pytest.approx(float(a.y[w.start + i + h + 1]))
+    assert x.shape == (14 + 32, dm.spec.n_features) and y.shape == (46, 6)
+    assert not mask[:14].any() and mask[14:].all()  # only positions with full history
+
+
+def test_tiling_scores_every_origin_once():
+    idx = np.r_[20:95, 120:130]
+    windows = tile(0, idx, history=10, length=30)
+    scored = np.concatenate([np.arange(w.start + w.first, w.start + w.length) for w in windows])
+    assert sorted(scored.tolist()) == idx.tolist()
+    assert all(w.start + w.first - 10 >= 0 for w in windows)
+
+
+def test_sliding_windows_stay_inside_origin_runs():
+    idx = np.arange(10, 60)
+    ws = slide(0, idx, history=10, length=20, stride=7)
+    assert ws[0] == Window(0, 0, 20, 10)
+    assert all(w.start + w.length - 1 <= 59 for w in ws)
+
+
+def test_origins_respect_segments_and_split_end():
+    times = np.arange(30, dtype=np.int64)
+    seg = np.r_[np.zeros(15, int), np.ones(15, int)]
+    o = origins(times, seg, start=0, end=25, history=3, horizon=2)
+    assert o.tolist() == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 19, 20, 21, 22, 23]
+
+
+def test_too_short_split_is_refused_with_the_lengths(series_csv):
+    with pytest.raises(DataError, match="no full training window"):
+        module(series_csv, span=2000)
+
+
+def test_splits_by_fraction_and_by_timestamp(series_csv):
+    dm = ForecastDataModule(str(series_csv), "time", "temp", series_id="station")
+    dm.load()
+    sp = resolve_splits(dm.frame, {"train": ["2020-01-01", "2020-01-20"],
+                                   "val": ["2020-01-21", "2020-01-25"],
+                                   "test": ["2020-01-26", "2020-02-09"]}, (0.7, 0.15, 0.15))
+    assert sp["train"][1] == pd.Timestamp("2020-01-20 23:59:59.999999999", tz="UTC")
+    with pytest.raises(DataError, match="before 'train' ends"):
+        resolve_splits(dm.frame, {"train": ["2020-01-01", "2020-01-20"],
+                                  "val": ["2020-01-10", "2020-01-25"],
+                                  "test": ["2020-01-26", "2020-02-09"]}, (0.7, 0.15, 0.15))

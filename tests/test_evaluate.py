@@ -1,0 +1,176 @@
+"""End to end: evaluate.py finds tiny runs, scores them with baselines, audits, reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CONFIGS, TINY, compose_train, csv_overrides, make_series
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import evaluate
+import train
+
+ENTRY_KEYS = ("teacher_forced_mae", "honest_mae", "honest_rmse", "mae_by_horizon")
+PNGS = ("forecast_week.png", "mae_by_horizon.png", "teacher_forced_vs_honest.png",
+        "receptive_field.png")
+# the tiny data: horizon 6, ridge on one day of lags so that the short series suffices
+SMALL = ["baselines.ridge.lags=24", "audit_rows=24", "audit_batch=2", "figure_lead=3"]
+
+
+def compose_evaluate(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="evaluate", overrides=overrides)
+
+
+def tiny_train(csv: Path, out: Path, model: str, seed: int) -> Path:
+    """A tiny training run, as the `tiny_run` fixture makes, at a chosen path."""
+    cfg = compose_train([f"model={model}", f"seed={seed}", *TINY, *csv_overrides(csv)])
+    train.train(cfg, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny runs in train.py's layout: outputs/train/<timestamp>_<model>."""
+    root = tmp_path_factory.mktemp("project")
+    csv = root / "series.csv"
+    make_series().to_csv(csv, index=False)
+    train_dir = root / "outputs" / "train"
+    return {
+        "root": root, "csv": csv,
+        "causal": tiny_train(csv, train_dir / "2020-01-01_00-00-00-000000_causal", "causal", 0),
+        "standard": tiny_train(csv, train_dir / "2020-01-01_00-00-01-000000_standard",
+                               "standard", 0),
+    }
+
+
+@pytest.fixture(scope="module")
+def evaluated(runs, tmp_path_factory) -> tuple[Path, dict, Path]:
+    """`python evaluate.py` with no argument: the newest causal and standard runs."""
+    out = tmp_path_factory.mktemp("evaluate")
+    docs = tmp_path_factory.mktemp("docs")
+    search = f"search=[{runs['root'] / 'outputs' / 'train'}]"
+    cfg = compose_evaluate([search, f"docs_dir={docs}", *SMALL])
+    return out, evaluate.evaluate(cfg, out), docs
+
+
+def test_report_metrics_and_figures_are_written(evaluated):
+    out, entries, docs = evaluated
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert set(on_disk) == {"causal", "standard", "persistence", "seasonal_naive", "ridge"}
+    for name, entry in on_disk.items():
+        for key in ENTRY_KEYS:
+            assert key in entry, (name, key)
+        assert len(entry["mae_by_horizon"]) == 6
+        assert np.isfinite(entry["honest_mae"]) and entry["honest_mae"] > 0
+        # the overall MAE is the mean of the per-step MAEs (every step has the same targets)
+        assert np.mean(entry["mae_by_horizon"]) == pytest.approx(entry["honest_mae"], rel=1e-2)
+        assert set(entry["stations"]) == {"A", "B"}
+    # exactly the same targets for every model and baseline
+    assert len({e["n_targets"] for e in on_disk.values()}) == 1
+    for png in PNGS:
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, png
+    for png in ("leak_teacher_forced_vs_honest.png", "leak_mae_by_horizon.png"):
+        assert (docs / png).read_bytes() == (out / {
+            "leak_teacher_forced_vs_honest.png": "teacher_forced_vs_honest.png",
+            "leak_mae_by_horizon.png": "mae_by_horizon.png"}[png]).read_bytes()
+    report = (out / "report.md").read_text()
+    assert "## Verdict" in report and "inflation factor of" in report
+    for png in PNGS:
+        assert f"]({png})" in report
+    assert f"{on_disk['standard']['inflation']:.1f}x" in report
+    assert f"{on_disk['causal']['honest_mae']:.2f}" in report
+
+
+def test_causal_protocols_agree_standard_does_not(evaluated):
+    _, entries, _ = evaluated
+    c, s = entries["causal"], entries["standard"]
+    assert c["max_abs_diff_teacher_forced_vs_honest"] < 1e-3
+    assert c["teacher_forced_mae"] == pytest.approx(c["honest_mae"], rel=1e-4)
+    assert s["max_abs_diff_teacher_forced_vs_honest"] > 1e-4
+    assert s["inflation"] == pytest.approx(s["honest_mae"] / s["teacher_forced_mae"])
+
+
+def test_audit_of_trained_checkpoints(evaluated):
+    _, entries, _ = evaluated
+    c, s = entries["causal"]["audit"], entries["standard"]["audit"]
+    assert c["receptive_field"] == s["receptive_field"] == 15
+    assert (c["measured_past"], c["measured_future"]) == (14, 0)
+    assert (s["measured_past"], s["measured_future"]) == (7, 7)
+    assert c["bounded"] and s["bounded"]
+
+
+def test_persistence_score_by_hand(evaluated, runs):
+    """Persistence recomputed from the CSV alone, on the origins the report used."""
+    _, entries, _ = evaluated
+    df = make_series()
+    n = entries["persistence"]["n_targets"] // 6 // 2  # origins per series
+    errors = []
+    for _, part in df.groupby("station"):
+        temp = part["temp"].to_numpy()
+        # the test split holds the last 15% of the span; its origins are its steps whose
+        # 6 targets lie inside it: the last n + 6 steps of each series
+        o = np.arange(len(temp) - 6 - n, len(temp) - 6)
+        errors.append(np.abs(temp[o, None] - temp[o[:, None] + np.arange(1, 7)]))
+    assert entries["persistence"]["honest_mae"] == pytest.approx(np.mean(errors), rel=1e-4)
+
+
+def test_seeds_of_a_multirun_are_averaged(runs, tmp_path):
+    """A sweep folder: the newest model's seeds are all taken; mean and spread reported."""
+    sweep = tmp_path / "outputs" / "multirun" / "2020-01-02_00-00-00-000000"
+    shutil.copytree(runs["causal"], sweep / "0_causal_seed0")
+    tiny_train(runs["csv"], sweep / "1_causal_seed1", "causal", 1)
+    shutil.copytree(runs["standard"], sweep / "2_standard_seed0")
+    chosen = evaluate.newest_runs([str(tmp_path / "outputs" / "multirun")])
+    assert sorted((r.name, r.seed) for r in chosen) == [("causal", 0), ("causal", 1),
+                                                        ("standard", 0)]
+    groups = evaluate.group_runs(chosen)
+    assert [len(g) for g in groups.values()] == [2, 1]
+    cfg = compose_evaluate([f"runs=[{sweep}]", *SMALL])
+    entries = evaluate.evaluate(cfg, tmp_path / "eval")
+    c = entries["causal"]
+    assert c["seeds"] == [0, 1]
+    spread = c["spread"]["honest_mae"]
+    assert spread["n"] == 2 and spread["std"] > 0
+    assert c["honest_mae"] == pytest.approx(np.mean([r["honest_mae"] for r in c["per_run"]]))
+    assert entries["standard"]["spread"]["honest_mae"]["std"] is None
+    assert "±" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_no_runs_is_refused_with_the_command_that_makes_them(tmp_path):
+    cfg = compose_evaluate([f"search=[{tmp_path / 'outputs' / 'train'}]"])
+    with pytest.raises(evaluate.RunError, match=r"no finished training runs.*python train\.py "
+                                                r"model=causal"):
+        evaluate.evaluate(cfg, tmp_path / "eval")
+    half = tmp_path / "half"
+    (half / "checkpoints").mkdir(parents=True)
+    (half / "checkpoints" / "best.ckpt").write_bytes(b"")
+    cfg = compose_evaluate([f"runs=[{half}]"])
+    with pytest.raises(evaluate.RunError, match=r"half is not a training run: it lacks "
+                                                r"metrics\.json, config\.yaml"):
+        evaluate.evaluate(cfg, tmp_path / "eval")
+
+
+def test_runs_on_different_data_are_refused(runs, tmp_path):
+    a = evaluate.load_run(runs["causal"])
+    b = evaluate.load_run(runs["standard"])
+    b.config["data"]["max_gap"] = 3
+    with pytest.raises(evaluate.RunError, match=r"differ in data\.max_gap \(12 vs 3\)"):
+        evaluate.check_comparable([a, b])
+
+
+def test_cli_refuses_without_runs_in_one_line(tmp_path):
+    cmd = [sys.executable, str(Path(evaluate.__file__)), f"hydra.run.dir={tmp_path / 'eval'}",
+           f"search=[{tmp_path / 'nothing'}]"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "python train.py model=causal" in proc.stdout + proc.stderr
