@@ -10,6 +10,15 @@ The schema (:attr:`Frame.data`), one row per series and grid step, sorted:
 - one float column per value column (target first, then covariates), carried
   forward over short gaps, NaN only where a segment starts with a gap
 - ``<column>_missing`` (0.0 / 1.0): the value was missing or impossible
+
+Repairs (counted, logged): rows out of time order are sorted; missing timestamps are
+inserted; gaps up to ``max_gap`` steps are carried forward (indicator set); longer gaps
+split the series; values outside ``bounds`` become missing; a UTF-8 BOM, blank lines
+and extra columns are ignored. Errors: empty file, header only, missing columns, a
+duplicate header, rows with the wrong number of fields, a file that is not UTF-8 text
+(binary, other encodings, damaged gzip), another delimiter, non-numeric or infinite
+values, unreadable or empty timestamps, duplicate timestamps, an irregular or
+ambiguous step, timestamps that span far more steps than there are rows.
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ TIME_FORMATS = (
 )
 _EPOCH = re.compile(r"^\d{9,11}(\.\d*)?$")
 MISSING_SUFFIX = "_missing"
+# a series may be padded to at most this many grid steps per row (plus the slack): a guard
+# against a wrong step (1 ns between two rows a year apart) exhausting memory
+MAX_GRID_FACTOR = 100
+MAX_GRID_SLACK = 100_000
 
 
 class DataError(ValueError):
@@ -55,6 +68,15 @@ def where(path: str | Path, column: str | None = None, row: int | None = None) -
     if row is not None:
         parts.append(f"row {row} (line {row + 1})")
     return ": " .join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+
+
+def step_text(step: pd.Timedelta) -> str:
+    """A grid step as a frequency string: '1h', '10min', '1D', '90s'."""
+    try:
+        text = pd.tseries.frequencies.to_offset(step).freqstr
+    except ValueError:
+        return str(step)
+    return text if text[:1].isdigit() else f"1{text}"
 
 
 @dataclass(frozen=True)
@@ -195,15 +217,26 @@ def read_table(path: str | Path) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def require_columns(path: str | Path, header: Sequence[str], columns: Sequence[str]) -> None:
-    """Raise naming the first required column the header lacks."""
-    for col in columns:
-        if col not in header:
-            near = difflib.get_close_matches(col, header, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise DataError(
-                f"{path}: column '{col}' not found; the header has {list(header)}{hint}"
-            )
+COLUMNS_FIX = "rename the columns or set data.time_column / data.target / data.covariates"
+
+
+def require_columns(path: str | Path, header: Sequence[str], columns: Sequence[str],
+                    fix: str = COLUMNS_FIX) -> None:
+    """Raise naming every required column the header lacks, and what is expected."""
+    missing = [c for c in dict.fromkeys(columns) if c not in header]
+    if not missing:
+        return
+    hints = []
+    for col in missing:
+        near = difflib.get_close_matches(col, [h for h in header if h not in columns], n=1)
+        if near:
+            hints.append(f"'{col}' -> '{near[0]}'?")
+    hint = f"; did you mean {', '.join(hints)}" if hints else ""
+    names = ", ".join(f"'{c}'" for c in missing)
+    raise DataError(
+        f"{path}: column{'s' if len(missing) > 1 else ''} {names} not found; expected columns "
+        f"{list(dict.fromkeys(columns))}, the header has {list(header)}{hint}; {fix}"
+    )
 
 
 # ---------------------------------------------------------------- parsing values
@@ -211,7 +244,16 @@ def require_columns(path: str | Path, header: Sequence[str], columns: Sequence[s
 
 def parse_numbers(path: str | Path, column: str, values: Sequence[str]) -> np.ndarray:
     """Floats from text; NA tokens become NaN; anything else non-numeric is an error."""
-    arr = np.asarray([v.strip() for v in values], dtype=object)
+    stripped = [v.strip() for v in values]
+    if "_" not in "".join(stripped):  # fast path: plain numbers (float() would take 1_000)
+        try:
+            fast = np.array(stripped, dtype=np.float64)
+        except ValueError:
+            pass
+        else:
+            if np.isfinite(fast).all():
+                return fast
+    arr = np.asarray(stripped, dtype=object)
     is_na = np.fromiter((v.lower() in NA_TOKENS for v in arr), bool, len(arr))
     out = pd.to_numeric(pd.Series(np.where(is_na, None, arr)), errors="coerce").to_numpy(
         dtype=float
@@ -293,8 +335,9 @@ def infer_freq(path: str | Path, column: str, times: pd.DatetimeIndex, series: n
         step = pd.Timedelta(int(vals[np.argmax(counts)]), unit="ns")
         if counts.max() * 2 < steps.size:
             raise DataError(
-                f"{where(path, column)}: ambiguous frequency: the most common step {step} covers "
-                f"only {counts.max()} of {steps.size} steps; set data.freq"
+                f"{where(path, column)}: ambiguous frequency: the most common step "
+                f"{step_text(step)} covers only {counts.max()} of {steps.size} steps; "
+                "set data.freq"
             )
     if step <= pd.Timedelta(0):
         raise DataError(f"{path}: freq '{freq}' must be positive")
@@ -303,8 +346,8 @@ def infer_freq(path: str | Path, column: str, times: pd.DatetimeIndex, series: n
         idx = np.flatnonzero(same)[off[0]] + 1
         raise DataError(
             f"{where(path, column, int(idx) + 1)}: irregular timestamp {times[idx]}: "
-            f"{pd.Timedelta(int(steps[off[0]]), unit='ns')} after the previous row, not a "
-            f"multiple of the step {step}; resample the file to a regular grid"
+            f"{step_text(pd.Timedelta(int(steps[off[0]]), unit='ns'))} after the previous row, "
+            f"not a multiple of the step {step_text(step)}; resample the file to a regular grid"
         )
     return step
 
@@ -322,8 +365,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _repair_series(
     name: str, times: pd.DatetimeIndex, values: dict[str, np.ndarray], step: pd.Timedelta,
-    spec: FrameSpec, report: RepairReport,
+    spec: FrameSpec, report: RepairReport, path: str | Path = "",
 ) -> pd.DataFrame:
+    n_grid = (times.asi8[-1] - times.asi8[0]) // step.value + 1
+    if n_grid > MAX_GRID_FACTOR * len(times) + MAX_GRID_SLACK:
+        raise DataError(
+            f"{where(path, spec.time_column)}: series '{name}' spans {n_grid} steps of "
+            f"{step_text(step)} "
+            f"from {times[0]} to {times[-1]} but has only {len(times)} rows; the timestamps or "
+            "the frequency are wrong (set data.freq, or fix the timestamps)"
+        )
     grid = pd.date_range(times[0], times[-1], freq=step)
     pos = ((times.asi8 - grid.asi8[0]) // step.value).astype(np.int64)
     report.timestamps_inserted += len(grid) - len(times)
@@ -347,27 +398,38 @@ def _repair_series(
                     "start": str(grid[a]), "end": str(grid[b - 1]),
                 })
     segment = np.cumsum(np.concatenate([[0], (broken[1:] != broken[:-1]) & ~broken[1:]]))
-    frame = pd.DataFrame({"series": name, "timestamp": grid, "segment": segment})
+    seg_start = np.searchsorted(segment, segment, side="left")  # segment is non-decreasing
     keep = ~broken
+    data: dict[str, object] = {"series": name, "timestamp": grid, "segment": segment}
     for col in cols:
         missing = np.isnan(full[col])
-        filled = pd.Series(full[col]).groupby(segment).ffill().to_numpy()
+        filled = _ffill(full[col], missing, seg_start)
         n_filled = int((missing & keep & ~np.isnan(filled)).sum())
         report.filled[col] = report.filled.get(col, 0) + n_filled
-        frame[col] = filled
-        frame[col + MISSING_SUFFIX] = missing.astype(np.float64)
+        data[col] = filled
+        data[col + MISSING_SUFFIX] = missing.astype(np.float64)
     report.missing_targets += int((np.isnan(full[spec.target]) & keep).sum())
-    return frame[keep]
+    frame = pd.DataFrame(data)
+    return frame[keep] if not keep.all() else frame
 
 
-def read_frame(path: str | Path, spec: FrameSpec) -> Frame:
-    """Read, validate and repair one CSV file (see the module docstring for the schema)."""
+def _ffill(v: np.ndarray, missing: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+    """Carry the last observed value forward, never across a segment start."""
+    last = np.where(missing, -1, np.arange(len(v)))
+    np.maximum.accumulate(last, out=last)
+    return np.where(last >= seg_start, v[np.maximum(last, 0)], np.nan)
+
+
+def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX) -> Frame:
+    """Read, validate and repair one CSV file (see the module docstring for the schema);
+    ``columns_fix`` ends the message for missing columns."""
     header, body = read_table(path)
     needed = [spec.time_column, *spec.value_columns]
     if spec.series_id is not None:
         needed.append(spec.series_id)
-    require_columns(path, header, needed)
-    col = {name: [row[header.index(name)] for row in body] for name in needed}
+    require_columns(path, header, needed, columns_fix)
+    by_position = list(zip(*body, strict=True))  # rows all have the header's length
+    col = {name: by_position[header.index(name)] for name in needed}
     times = parse_times(path, spec.time_column, col[spec.time_column], spec.time_format)
     values = {c: parse_numbers(path, c, col[c]) for c in spec.value_columns}
     if spec.series_id is not None:
@@ -389,13 +451,16 @@ def read_frame(path: str | Path, spec: FrameSpec) -> Frame:
         raise DataError(
             f"{where(path, spec.time_column, int(rows[i + 1]))}: duplicate timestamp {times[i]}"
             f"{name} (also row {rows[i]}); keep one row per timestamp"
+            + ("" if spec.series_id else
+               ", or if the file holds several series name their id column in data.series_id")
         )
     step = infer_freq(path, spec.time_column, times, series, spec.freq)
     parts = []
     for name in dict.fromkeys(series):
         sel = series == name
         parts.append(_repair_series(
-            str(name), times[sel], {c: v[sel] for c, v in values.items()}, step, spec, report
+            str(name), times[sel], {c: v[sel] for c, v in values.items()}, step, spec, report,
+            path,
         ))
     data = pd.concat(parts, ignore_index=True)
     frame = Frame(data=data, spec=spec, freq=step, path=str(path), repairs=report)

@@ -129,9 +129,11 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModu
             f"{path}: refused: the file holds objects that loading would have to execute "
             f"or is not a checkpoint ({first})"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first})") from None
+    except Exception as err:  # torch's safe loader raises many kinds on foreign files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {first})"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path}: not a forecast checkpoint (no state_dict/hyper_parameters)")
     hp = ckpt["hyper_parameters"]

@@ -1,0 +1,227 @@
+"""The CSV contract: formats that must read, documented repairs, one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forecast.features import calendar_for
+from forecast.frame import DataError, FrameSpec, read_frame
+
+SPEC = FrameSpec(time_column="time", target="temp", covariates=("hum",))
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "f.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, str):
+        text = text.encode()
+    path.write_bytes(text)
+    return path
+
+
+def hourly(n: int = 6, start: str = "2020-01-01") -> str:
+    t = pd.date_range(start, periods=n, freq="h", tz="UTC")
+    rows = [f"{ts:%Y-%m-%dT%H:%M:%SZ},{10 + i},{50 + i}" for i, ts in enumerate(t)]
+    return "time,temp,hum\n" + "\n".join(rows) + "\n"
+
+
+# ---------------------------------------------------------------- formats that must read
+
+
+@pytest.mark.parametrize("stamps,step", [
+    (["2020-01-01T00:00:00Z", "2020-01-01T01:00:00Z", "2020-01-01T02:00:00Z"], "1h"),
+    (["2020-01-01T01:00:00+01:00", "2020-01-01T02:00:00+01:00", "2020-01-01T03:00:00+01:00"],
+     "1h"),
+    (["2020-01-01 00:00:00", "2020-01-01 01:00:00", "2020-01-01 02:00:00"], "1h"),
+    (["2020/01/01 00:00", "2020/01/01 01:00", "2020/01/01 02:00"], "1h"),
+    (["01.01.2020 00:00:00", "01.01.2020 00:10:00", "01.01.2020 00:20:00"], "10min"),
+    (["1577836800", "1577840400", "1577844000"], "1h"),
+])
+def test_timestamp_formats_in_the_wild(tmp_path, stamps, step):
+    text = "time,temp,hum\n" + "".join(f"{s},1,2\n" for s in stamps)
+    frame = read_frame(write(tmp_path, text), SPEC)
+    assert frame.freq == pd.Timedelta(step)
+    assert frame.data["timestamp"].iloc[0] == pd.Timestamp("2020-01-01", tz="UTC")
+
+
+def test_day_first_is_read_day_first(tmp_path):
+    text = "time,temp,hum\n02.01.2009 00:00:00,1,2\n03.01.2009 00:00:00,1,2\n"
+    frame = read_frame(write(tmp_path, text), SPEC)
+    assert frame.data["timestamp"].iloc[0] == pd.Timestamp("2009-01-02", tz="UTC")
+    assert frame.freq == pd.Timedelta("1D")
+    assert calendar_for(frame.freq) == ["week", "year"]  # no daily cycle on a daily grid
+    assert calendar_for(pd.Timedelta("10min")) == ["day", "week", "year"]
+
+
+def test_columns_in_any_order_extra_columns_ignored_bom_accepted(tmp_path):
+    text = "\ufeffextra,hum,junk,temp,time\n" + "".join(
+        f"x,{50 + i},?,{10 + i},2020-01-01T0{i}:00:00Z\n" for i in range(4))
+    frame = read_frame(write(tmp_path, text), SPEC)
+    assert list(frame.data["temp"]) == [10, 11, 12, 13]
+    assert list(frame.data["hum"]) == [50, 51, 52, 53]
+    assert "extra" not in frame.data and "junk" not in frame.data
+
+
+def test_gzip_file_reads(tmp_path):
+    path = write(tmp_path, gzip.compress(hourly().encode()), "f.csv.gz")
+    assert len(read_frame(path, SPEC).data) == 6
+
+
+# ---------------------------------------------------------------- documented repairs
+
+
+def test_unsorted_rows_are_sorted_and_reported(tmp_path):
+    head, *rows = hourly().strip().split("\n")
+    frame = read_frame(write(tmp_path, "\n".join([head, *rows[::-1]])), SPEC)
+    assert list(frame.data["temp"]) == [10, 11, 12, 13, 14, 15]
+    assert frame.repairs.rows_reordered > 0
+    assert any("sorted" in line for line in frame.repairs.lines())
+
+
+def test_impossible_values_become_missing(tmp_path):
+    spec = FrameSpec("time", "temp", ("hum",), bounds={"hum": (0.0, 100.0)})
+    text = hourly().replace(",52\n", ",1048\n")
+    frame = read_frame(write(tmp_path, text), spec)
+    assert frame.repairs.out_of_bounds["hum"] == 1
+    row = frame.data.iloc[2]
+    assert row["hum"] == 51 and row["hum_missing"] == 1.0  # carried forward, flagged
+
+
+def test_short_gap_filled_forward_long_gap_splits(tmp_path):
+    spec = FrameSpec("time", "temp", ("hum",), max_gap=2)
+    lines = hourly(12).strip().split("\n")
+    lines[3] = lines[3].replace(",12,", ",,")  # one missing value: carried forward
+    del lines[6:9]  # three missing timestamps > max_gap: the series splits there
+    frame = read_frame(write(tmp_path, "\n".join(lines)), spec)
+    assert frame.repairs.filled["temp"] == 1
+    assert frame.data["temp"].iloc[2] == 11
+    assert frame.repairs.long_gaps[0]["steps"] == 3
+    assert frame.data["segment"].nunique() == 2
+    assert len(frame.data) == 9
+
+
+# ---------------------------------------------------------------- errors, one line each
+
+
+@pytest.mark.parametrize("text,match", [
+    ("", r"f\.csv: empty file"),
+    ("   \n\n", r"empty file"),
+    ("time,temp,hum\n", r"f\.csv: header only, no data rows"),
+    ("tim,temp,hum\n2020-01-01,1,2\n", r"column 'time' not found.*did you mean 'time' -> 'tim'"),
+    ("time,hum\n2020-01-01,1\n", r"column 'temp' not found; expected columns"),
+    ("time,x\n2020-01-01,1\n", r"columns 'temp', 'hum' not found"),
+    ("time;temp;hum\n2020-01-01;1;2\n", r"semicolon-delimited; save it comma-separated"),
+    ("time\ttemp\thum\n2020-01-01\t1\t2\n", r"tab-delimited"),
+    ("time,temp,temp\n2020-01-01,1,2\n", r"column 'temp' appears twice"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n2020-01-01T01:00Z,1\n",
+     r"row 2 \(line 3\): 2 fields where the header has 3"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n2020-01-01T01:00Z,abc,2\n",
+     r"column 'temp', row 2 \(line 3\): value 'abc' is not a number"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n2020-01-01T01:00Z,True,2\n",
+     r"column 'temp', row 2.*'True' is not a number"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,inf\n2020-01-01T01:00Z,1,2\n",
+     r"column 'hum', row 1.*'inf' is infinite"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1e400,2\n2020-01-01T01:00Z,1,2\n",
+     r"column 'temp', row 1.*'1e400' is infinite"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\nyesterday,1,2\n",
+     r"column 'time', row 2.*cannot read timestamp 'yesterday'.*data\.time_format"),
+    ("time,temp,hum\n,1,2\n", r"column 'time', row 1.*empty timestamp"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n2020-01-01T01:00Z,1,2\n2020-01-01T01:00Z,3,2\n",
+     r"column 'time', row 3.*duplicate timestamp 2020-01-01 01:00:00\+00:00.*also row 2"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n2020-01-01T01:00Z,1,2\n2020-01-01T02:00Z,1,2\n"
+     "2020-01-01T02:17Z,1,2\n",
+     r"column 'time', row 4.*irregular timestamp.*17min after the previous row, not a multiple "
+     r"of the step 1h"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n2020-01-01T01:00Z,1,2\n2020-01-01T03:00Z,1,2\n"
+     "2020-01-01T06:00Z,1,2\n2020-01-01T10:00Z,1,2\n", r"column 'time'.*ambiguous frequency"),
+    ("time,temp,hum\n2020-01-01T00:00Z,1,2\n", r"one row per series; cannot infer frequency"),
+    ("time,temp,hum\n2000-01-01T00:00:00Z,1,2\n2000-01-01T00:00:01Z,1,2\n"
+     "2000-01-01T00:00:02Z,1,2\n2020-01-01T00:00:00Z,1,2\n",
+     r"spans \d+ steps of 1s .*only 4 rows.*set data\.freq"),
+])
+def test_bad_text_is_one_line_error(tmp_path, text, match):
+    with pytest.raises(DataError, match=match) as info:
+        read_frame(write(tmp_path, text), SPEC)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("raw,match", [
+    (b"time,temp,hum\n2020-01-01T00:00Z,1,2\n\xff\xfe,1,2\n", r"line 3: byte 0xff is not UTF-8"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"binary data \(NUL bytes\): not a CSV"),
+    (b"\x1f\x8b\x08\x00garbage", r"damaged gzip file"),
+])
+def test_bad_bytes_are_refused(tmp_path, raw, match):
+    with pytest.raises(DataError, match=match):
+        read_frame(write(tmp_path, raw), SPEC)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.csv: file not found"):
+        read_frame(tmp_path / "nope.csv", SPEC)
+    with pytest.raises(DataError, match=r"is a folder, not a CSV file"):
+        read_frame(tmp_path, SPEC)
+
+
+def test_bad_freq_and_empty_series_id(tmp_path):
+    with pytest.raises(DataError, match=r"freq 'hourly' is not a frequency"):
+        read_frame(write(tmp_path, hourly()), FrameSpec("time", "temp", freq="hourly"))
+    text = "id,time,temp\nA,2020-01-01T00:00Z,1\n,2020-01-01T01:00Z,1\n"
+    with pytest.raises(DataError, match=r"column 'id', row 2.*empty series id"):
+        read_frame(write(tmp_path, text), FrameSpec("time", "temp", series_id="id"))
+
+
+# ---------------------------------------------------------------- property: only DataError
+
+CELLS = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["", "NA", "nan", "inf", "-inf", "1e400", "True", "1,5", "\"", "\r"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10**12, 10**12).map(str),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.strftime("%d.%m.%Y %H:%M:%S")),
+    st.sampled_from(["2020-01-01T00:00Z", "2020-01-01T01:00Z", "2020-01-01T03:00Z",
+                     "2020/01/01 02:00", "1577836800"]),
+)
+
+
+@st.composite
+def tables(draw) -> str:
+    names = draw(st.lists(st.sampled_from(["time", "temp", "hum", "id", "x", ""]),
+                          min_size=1, max_size=5))
+    n_rows = draw(st.integers(0, 8))
+    rows = [[draw(CELLS) for _ in names] for _ in range(n_rows)]
+    sep = draw(st.sampled_from([",", ",", ";"]))
+    return "\n".join(sep.join(r) for r in [names, *rows])
+
+
+def _only_data_errors(tmp_path: Path, data: bytes, spec: FrameSpec) -> None:
+    path = tmp_path / "h.csv"
+    path.write_bytes(data)
+    try:
+        frame = read_frame(path, spec)
+    except DataError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+        return
+    assert np.isfinite(frame.data["timestamp"].astype("int64")).all()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=tables(), series=st.booleans())
+def test_arbitrary_tables_raise_only_data_error(tmp_path, text, series):
+    spec = FrameSpec("time", "temp", ("hum",), series_id="id" if series else None)
+    _only_data_errors(tmp_path, text.encode("utf-8", "surrogatepass"), spec)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(
+    lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_arbitrary_bytes_raise_only_data_error(tmp_path, data):
+    _only_data_errors(tmp_path, data, SPEC)
