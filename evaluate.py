@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import hydra
@@ -74,6 +74,7 @@ class Run:
     path: Path
     config: dict
     sweep: Path | None = None  # the multirun folder it belongs to, if any
+    ckpt: Path | None = None  # a checkpoint named on the command line (default: best.ckpt)
 
     @property
     def name(self) -> str:
@@ -89,7 +90,7 @@ class Run:
 
     @property
     def checkpoint(self) -> Path:
-        return self.path / "checkpoints" / "best.ckpt"
+        return self.ckpt or self.path / "checkpoints" / "best.ckpt"
 
     @property
     def finished(self) -> float:
@@ -108,10 +109,18 @@ def load_run(path: Path, sweep: Path | None = None) -> Run:
 
 
 def named_runs(names: list[str]) -> list[Run]:
-    """Runs named on the command line: run folders, or sweep folders holding runs."""
+    """Runs named on the command line: run folders, sweep folders holding runs, or
+    checkpoints inside a run folder (``<run>/checkpoints/last.ckpt``)."""
     runs: list[Run] = []
     for name in names:
         path = Path(name)
+        if path.is_file() and path.suffix == ".ckpt":
+            run_dir = path.parent.parent
+            if not (run_dir / "config.yaml").is_file():
+                raise RunError(f"runs: {path}: no config.yaml in {run_dir}; name a checkpoint "
+                               f"inside a training run folder, which {HOW_TO_TRAIN} create")
+            runs.append(replace(load_run(run_dir), ckpt=path))
+            continue
         if not path.is_dir():
             raise RunError(f"runs: {path} is not a folder; name training run folders, "
                            f"which {HOW_TO_TRAIN} create")

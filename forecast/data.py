@@ -118,9 +118,13 @@ class ForecastDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         checksum: str | None = None,
+        calendar: Sequence[str] | None = None,
+        angular: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.path, self.checksum = path, checksum
+        self.calendar = list(calendar) if calendar is not None else None
+        self.angular = list(angular)
         self.frame_spec = FrameSpec(
             time_column=time_column, target=target, covariates=tuple(covariates),
             series_id=series_id, freq=freq, time_format=time_format, max_gap=max_gap,
@@ -144,7 +148,8 @@ class ForecastDataModule(L.LightningDataModule):
                 verify_checksum(self.path, self.checksum)
             self.frame = read_frame(self.path, self.frame_spec)
             self.splits = resolve_splits(self.frame, self.splits_cfg, self.fractions)
-            self.spec = fit_spec(self.frame, self.splits["train"][1])
+            self.spec = fit_spec(self.frame, self.splits["train"][1], self.calendar,
+                                 self.angular)
             self.arrays = series_arrays(self.frame, self.spec)
         return self.spec
 

@@ -16,10 +16,17 @@ from forecast.frame import MISSING_SUFFIX, DataError, Frame, FrameSpec
 PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0, "year": 365.2425 * 86_400.0}
 
 
-def calendar_for(step: pd.Timedelta) -> list[str]:
-    """Calendar cycles that a grid of this step can resolve (known in advance)."""
+def calendar_for(step: pd.Timedelta, train_span: pd.Timedelta | None = None) -> list[str]:
+    """Calendar cycles a grid of this step resolves and the training span repeats.
+
+    A cycle that training sees less than twice (time of year in one year of data)
+    is left out: its phase would name each training day uniquely, and the net would
+    memorise the weather of those days instead of learning to forecast.
+    """
     seconds = step.total_seconds()
-    return [name for name, period in PERIODS.items() if seconds * 4 <= period]
+    span = train_span.total_seconds() if train_span is not None else np.inf
+    return [name for name, period in PERIODS.items()
+            if seconds * 4 <= period and span >= 2 * period]
 
 
 @dataclass
@@ -37,6 +44,7 @@ class DataSpec:
     calendar: list[str] = field(default_factory=list)
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+    angular: list[str] = field(default_factory=list)
 
     @property
     def value_columns(self) -> list[str]:
@@ -44,8 +52,10 @@ class DataSpec:
 
     @property
     def feature_names(self) -> list[str]:
+        values = [n for c in self.value_columns
+                  for n in ((f"{c}_sin", f"{c}_cos") if c in self.angular else (c,))]
         cal = [f"{name}_{fn}" for name in self.calendar for fn in ("sin", "cos")]
-        return [*self.value_columns, *(c + MISSING_SUFFIX for c in self.value_columns), *cal]
+        return [*values, *(c + MISSING_SUFFIX for c in self.value_columns), *cal]
 
     @property
     def n_features(self) -> int:
@@ -75,8 +85,16 @@ class DataSpec:
         return scaled * self.std[0] + self.mean[0]
 
 
-def fit_spec(frame: Frame, train_end: pd.Timestamp) -> DataSpec:
-    """DataSpec with scaler statistics from observed values up to ``train_end`` only."""
+def fit_spec(
+    frame: Frame, train_end: pd.Timestamp, calendar: list[str] | None = None,
+    angular: list[str] | None = None,
+) -> DataSpec:
+    """DataSpec with scaler statistics from observed values up to ``train_end`` only.
+
+    ``calendar`` None picks the cycles with :func:`calendar_for`. ``angular`` names
+    covariates in degrees (wind direction) that enter as sin and cos, so that 359
+    and 1 degrees are neighbours.
+    """
     s = frame.spec
     train = frame.data[frame.data["timestamp"] <= train_end]
     if train.empty:
@@ -87,11 +105,24 @@ def fit_spec(frame: Frame, train_end: pd.Timestamp) -> DataSpec:
         m, sd = (float(v.mean()), float(v.std())) if v.size else (0.0, 1.0)
         mean.append(m)
         std.append(sd if sd > 1e-8 else 1.0)
+    if calendar is None:
+        cal = calendar_for(frame.freq, train_end - train["timestamp"].min())
+    else:
+        unknown = sorted(set(calendar) - set(PERIODS))
+        if unknown:
+            raise DataError(f"calendar cycles {unknown} unknown; choose from {list(PERIODS)}")
+        cal = list(calendar)
+    angular = list(angular or [])
+    stray = [c for c in angular if c not in s.covariates]
+    if stray:
+        raise DataError(f"angular columns {stray} must be covariates (covariates: "
+                        f"{list(s.covariates)})")
     return DataSpec(
         time_column=s.time_column, target=s.target, covariates=list(s.covariates),
         series_id=s.series_id, freq=f"{int(frame.freq.total_seconds())}s", max_gap=s.max_gap,
         bounds={k: [float(a), float(b)] for k, (a, b) in s.bounds.items()},
-        time_format=s.time_format, calendar=calendar_for(frame.freq), mean=mean, std=std,
+        time_format=s.time_format, calendar=cal, mean=mean, std=std,
+        angular=angular,
     )
 
 
@@ -124,9 +155,17 @@ def series_arrays(frame: Frame, spec: DataSpec) -> list[SeriesArrays]:
     out = []
     mean, std = np.asarray(spec.mean), np.asarray(spec.std)
     for name, part in frame.data.groupby("series", sort=False):
-        values = (part[spec.value_columns].to_numpy(float) - mean) / std
+        raw = part[spec.value_columns].to_numpy(float)
+        cols = []
+        for j, col in enumerate(spec.value_columns):
+            if col in spec.angular:
+                rad = np.deg2rad(raw[:, j])
+                cols += [np.sin(rad), np.cos(rad)]
+            else:
+                cols.append((raw[:, j] - mean[j]) / std[j])
+        values = np.stack(cols, axis=1)
         missing = part[[c + MISSING_SUFFIX for c in spec.value_columns]].to_numpy(float)
-        target = np.where(missing[:, 0] > 0, np.nan, values[:, 0])
+        target = np.where(missing[:, 0] > 0, np.nan, values[:, 0])  # the target is column 0
         times = pd.DatetimeIndex(part["timestamp"])
         x = np.concatenate(
             # a value still NaN starts its segment with a gap: impute the train mean (0)

@@ -49,7 +49,7 @@ import torch
 from forecast.evaluation import collect, dense_windows, honest_windows, predict_windows
 from forecast.features import DataSpec, SeriesArrays, series_arrays
 from forecast.files import atomic_write_text
-from forecast.frame import DataError, Frame, read_frame, step_text
+from forecast.frame import MISSING_SUFFIX, DataError, Frame, read_frame, step_text
 from forecast.metrics import mae, rmse, skill
 from forecast.module import CheckpointError, ForecastModule, load_checkpoint
 from forecast.windows import Window
@@ -176,10 +176,11 @@ def _ts(ns: int | np.integer) -> str:
 
 def _check_step(path: str, arrays: list[SeriesArrays], spec: DataSpec) -> None:
     """Refuse a file whose rows mostly come at another step than the checkpoint's."""
-    n = len(spec.value_columns)
+    names = spec.feature_names
+    miss = [names.index(c + MISSING_SUFFIX) for c in spec.value_columns]
     steps = []
     for a in arrays:
-        observed = a.x[:, n : 2 * n].min(axis=1) == 0  # rows the file had: not all missing
+        observed = (a.x[:, miss] == 0).any(axis=1)  # rows the file had: not all missing
         steps.append(np.diff(a.times[observed]))
     steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
     if steps.size < 2:
@@ -199,13 +200,16 @@ def _check_step(path: str, arrays: list[SeriesArrays], spec: DataSpec) -> None:
 
 def _check_values(path: str, a: SeriesArrays, spec: DataSpec, lo: int) -> None:
     """Refuse values that are absurd for the trained scalers (from index ``lo`` on)."""
-    n = len(spec.value_columns)
-    z = np.abs(a.x[lo:, :n])
+    names = spec.feature_names
+    # (value index, column, feature index); sin and cos of angles are bounded: no check
+    cols = [(j, col, names.index(col)) for j, col in enumerate(spec.value_columns)
+            if col not in spec.angular]
+    z = np.abs(a.x[lo:, [k for _, _, k in cols]])
     bad = np.argwhere(z > MAX_ABS_Z)
     if bad.size:
-        i, c = (int(v) for v in bad[0])
-        col = spec.value_columns[c]
-        value = a.x[lo + i, c] * spec.std[c] + spec.mean[c]
+        i, m = (int(v) for v in bad[0])
+        c, col, k = cols[m]
+        value = a.x[lo + i, k] * spec.std[c] + spec.mean[c]
         raise DataError(
             f"{path}: column '{col}', {_ts(a.times[lo + i])}: impossible value {value:.6g} "
             f"(more than {MAX_ABS_Z:g} training standard deviations from the training mean "

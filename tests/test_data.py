@@ -8,6 +8,7 @@ import pytest
 from conftest import make_series
 
 from forecast.data import ForecastDataModule, resolve_splits
+from forecast.features import calendar_for
 from forecast.frame import DataError
 from forecast.windows import Window, origins, slide, tile
 
@@ -102,3 +103,26 @@ def test_splits_by_fraction_and_by_timestamp(series_csv):
         resolve_splits(dm.frame, {"train": ["2020-01-01", "2020-01-20"],
                                   "val": ["2020-01-10", "2020-01-25"],
                                   "test": ["2020-01-26", "2020-02-09"]}, (0.7, 0.15, 0.15))
+
+
+def test_calendar_leaves_out_cycles_training_does_not_repeat():
+    hour = pd.Timedelta("1h")
+    assert calendar_for(hour, pd.Timedelta(days=242)) == ["day", "week"]  # one year: no doy
+    assert calendar_for(hour, pd.Timedelta(days=800)) == ["day", "week", "year"]
+    assert calendar_for(pd.Timedelta("1D"), pd.Timedelta(days=800)) == ["week", "year"]
+
+
+def test_angular_covariate_enters_as_sin_and_cos(tmp_path):
+    df = make_series(n=24 * 30)
+    df["wdir"] = np.where(np.arange(len(df)) % 2 == 0, 359.0, 1.0)
+    path = tmp_path / "wind.csv"
+    df.to_csv(path, index=False)
+    dm = module(path, covariates=["hum", "wdir"], angular=["wdir"])
+    names = dm.spec.feature_names
+    assert names[:4] == ["temp", "hum", "wdir_sin", "wdir_cos"]
+    x = dm.arrays[0].x
+    s, c = names.index("wdir_sin"), names.index("wdir_cos")
+    assert np.allclose(np.abs(x[:, s]), np.sin(np.deg2rad(1.0)), atol=1e-6)  # 359 ~ 1 degree
+    assert np.allclose(x[:, c], np.cos(np.deg2rad(1.0)), atol=1e-6)
+    with pytest.raises(DataError, match="angular columns \\['temp'\\] must be covariates"):
+        module(path, covariates=["hum"], angular=["temp"])

@@ -174,3 +174,15 @@ def test_cli_refuses_without_runs_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "python train.py model=causal" in proc.stdout + proc.stderr
+
+
+def test_checkpoints_can_be_named_instead_of_run_folders(runs, tmp_path):
+    last = runs["causal"] / "checkpoints" / "last.ckpt"
+    chosen = evaluate.named_runs([str(last), str(runs["standard"])])
+    assert [r.checkpoint for r in chosen] == [last,
+                                              runs["standard"] / "checkpoints" / "best.ckpt"]
+    stray = tmp_path / "stray" / "checkpoints" / "x.ckpt"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not a checkpoint")
+    with pytest.raises(evaluate.RunError, match="no config.yaml in"):
+        evaluate.named_runs([str(stray)])

@@ -441,3 +441,29 @@ def test_cli_subprocess_end_to_end(tmp_path, ckpt):
                           text=True, timeout=300, cwd=ROOT, env=env)
     assert typo.returncode == 2, typo.stderr[-2000:]
     assert "modee" in typo.stderr
+
+
+def test_angular_covariate_checkpoint_forecasts_and_checks_the_right_columns(tmp_path):
+    """Wind direction as sin/cos shifts feature columns: checks must index them by name."""
+    def with_wind(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        df = df.copy()
+        df["wdir"] = np.round(rng.uniform(120, 240, len(df)), 1)  # mostly southerly: cos < 0
+        return df[["station", "time", "temp", "wdir", "hum"]]
+
+    csv = save(with_wind(make_series(), 0), tmp_path / "train.csv")
+    out = tmp_path / "run"
+    overrides = [*TINY, *csv_overrides(csv), "data.covariates=[wdir,hum]", "data.angular=[wdir]"]
+    train.train(compose_train(overrides), out)
+    model = load_checkpoint(out / "checkpoints" / "best.ckpt")
+    assert model.hparams.data_spec["angular"] == ["wdir"]
+    (tmp_path / "in").mkdir()
+    good = save(with_wind(good_frame(), 1), tmp_path / "in" / "good.csv")
+    bad_df = with_wind(good_frame(), 2)
+    bad_df.loc[40, "hum"] = 1e9
+    bad = save(bad_df, tmp_path / "in" / "bad.csv")
+    results = forecast_files(model, [good, bad], tmp_path / "fc")
+    status = {(Path(r.file).name, r.status) for r in results}
+    assert ("good.csv", "ok") in status
+    reasons = " ".join(r.reason for r in results if Path(r.file).name == "bad.csv")
+    assert "column 'hum'" in reasons and "impossible value 1e+09" in reasons
