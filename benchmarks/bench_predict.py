@@ -136,6 +136,11 @@ def main() -> None:
               f" causal={model.hparams.causal} R={model.receptive_field} "
               f"H={model.hparams.horizon} params={n_params} threads={args.threads}")
         print(f"peak RSS before forecasting: {peak_rss_mb():.0f} MB")
+        with torch.inference_mode():  # warm up, so neither way pays first-call costs
+            warm = tmp / "warm"
+            warm.mkdir()
+            forecast_files(model, paths[:8], warm, mode="forecast")
+            one_window_loop(model, paths[:8], warm, "forecast")
         loop_paths = paths[: args.loop_files]
         print(f"{'mode':9} {'way':18} {'files':>6} {'seconds':>8} {'files/s':>8} "
               f"{'forecasts':>9} {'forecasts/s':>11}")

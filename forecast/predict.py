@@ -391,7 +391,7 @@ def _run_batch(model: ForecastModule, batch: list[_Prepared], spec: DataSpec, mo
 
 def forecast_files(
     model: ForecastModule, paths: Sequence[str | Path], output_dir: str | Path,
-    mode: str = "forecast", batch_size: int = 256, batch_windows: int = 8192,
+    mode: str = "forecast", batch_size: int = 64, batch_windows: int = 8192,
 ) -> list[Result]:
     """Forecast every series of every file; one :class:`Result` per series (or per bad file),
     in input order. Windows of up to ``batch_windows`` origins, across files, run together."""
@@ -482,7 +482,7 @@ def write_summary(results: Sequence[Result], output_dir: str | Path, mode: str) 
 
 
 def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
-        output_dir: str | Path, mode: str = "forecast", batch_size: int = 256,
+        output_dir: str | Path, mode: str = "forecast", batch_size: int = 64,
         device: str = "cpu") -> int:
     """Load, forecast, summarise; the exit code (0 all ok, 1 some failed, 2 nothing ran)."""
     if mode not in MODES:
