@@ -42,7 +42,6 @@ from forecast.report import (
     png_bytes,
     receptive_field_figure,
 )
-from forecast.windows import origins
 
 log = logging.getLogger("evaluate")
 
@@ -194,13 +193,6 @@ def check_comparable(runs: list[Run]) -> None:
             if a != b:
                 raise RunError(f"runs {first.path} and {run.path} differ in data.{key} "
                                f"({a!r} vs {b!r}); compare runs trained on the same data")
-
-
-def split_origins(dm: ForecastDataModule, split: str, history: int) -> list[np.ndarray]:
-    """Origins of ``split`` with ``history`` steps of context, per series."""
-    start, end = dm.splits[split]
-    return [origins(a.times, a.segment, start.value, end.value, history, dm.horizon)
-            for a in dm.arrays]
 
 
 def same_targets(a: Forecasts, b: Forecasts) -> bool:
@@ -524,7 +516,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
     reference_model = Persistence(horizon)
     history = max([m.receptive_field - 1 for ms in models.values() for m in ms]
                   + [b.history for b in baselines.values()])
-    test = split_origins(dm, "test", history)
+    test = dm.split_origins("test", history)
     n_origins = sum(len(o) for o in test)
     if n_origins == 0:
         raise RunError(f"{dm.path}: no test origin has {history} steps of history and "
@@ -533,7 +525,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
 
     baseline_scores = {}
     for name, b in baselines.items():
-        b.fit(dm.arrays, split_origins(dm, "train", b.history))
+        b.fit(dm.arrays, dm.split_origins("train", b.history))
         fc = collect(dm.arrays, test, b.predict(dm.arrays, test), spec)
         baseline_scores[name] = station_scores(fc, reference)
         log.info("baseline %s: honest MAE %.3f", name, baseline_scores[name]["all"]["mae"])

@@ -157,6 +157,13 @@ class ForecastDataModule(L.LightningDataModule):
     def n_features(self) -> int:
         return self.load().n_features
 
+    def split_origins(self, split: str, history: int) -> list[np.ndarray]:
+        """Per series, the origins of ``split`` that have ``history`` steps of context."""
+        self.load()
+        start, end = self.splits[split]
+        return [origins(a.times, a.segment, start.value, end.value, history, self.horizon)
+                for a in self.arrays]
+
     def set_history(self, history: int) -> None:
         """Steps of context every scored position needs: the model's R - 1."""
         self.history = history
@@ -170,10 +177,7 @@ class ForecastDataModule(L.LightningDataModule):
         length = self.history + self.span
         for split in SPLITS:
             start, end = self.splits[split]
-            self.origins[split] = [
-                origins(a.times, a.segment, start.value, end.value, self.history, self.horizon)
-                for a in self.arrays
-            ]
+            self.origins[split] = self.split_origins(split, self.history)
             n = sum(len(o) for o in self.origins[split])
             if n == 0:
                 lengths = {a.name: len(a) for a in self.arrays}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import pickle
 from collections.abc import Mapping, Sequence
@@ -112,8 +113,8 @@ class ForecastModule(L.LightningModule):
         checkpoint["torch_rng_state"] = torch.get_rng_state()
 
 
-_BUILD_KEYS = ("n_features", "horizon", "causal", "channels", "skip_channels", "kernel_size",
-               "dilations", "dropout", "members", "lr", "weight_decay", "data_spec", "name")
+# constructor arguments; other stored hyperparameters (receptive_field) are derived
+_BUILD_KEYS = tuple(inspect.signature(ForecastModule.__init__).parameters)[1:]
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModule:
