@@ -20,7 +20,7 @@ from forecast.conv import BoxConv, CausalConv2d, centred
 
 
 class MaskedStack2d(nn.Module):
-    """``layers`` raster-causal convs (mask "A" first, then "B") with ReLU between."""
+    """``layers`` raster-causal convs (mask "A" first, then "B") with tanh between."""
 
     def __init__(self, in_channels: int, channels: int, layers: int, kernel_size: int = 3,
                  impl: str = "pad") -> None:
@@ -33,7 +33,7 @@ class MaskedStack2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = layer(x if i == 0 else F.relu(x))
+            x = layer(x if i == 0 else torch.tanh(x))
         return x
 
 
