@@ -9,14 +9,17 @@ weights do, not what the layer claims.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.autograd.functional import jacobian
 
 
-def influence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """|d out / d x| summed over channels: x (1, C, *S) -> (N_out, N_in), float64."""
-    model = model.to(x.dtype).eval()
+def influence(model: nn.Module | Callable, x: torch.Tensor) -> torch.Tensor:
+    """|d out / d x| summed over channels: x (1, C, *S) -> (N_out, N_in)."""
+    if isinstance(model, nn.Module):
+        model = model.to(x.dtype).eval()
     j = jacobian(model, x, vectorize=True)  # [1, C', *S', 1, C, *S]
     n_out = model(x)[0, 0].numel()
     return j.abs().reshape(j.shape[1], n_out, x.shape[1], -1).sum(dim=(0, 2))
