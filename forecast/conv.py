@@ -155,7 +155,17 @@ class BoxConv(nn.Module):
             out = y if out is None else out + y
         return out
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+    @property
+    def reach(self) -> tuple[tuple[int, int], ...]:
+        """Per axis, the first and last input offset any output reads, in grid steps.
+
+        ``CausalConv3d(c, c, 3, dilation=(4, 1, 1)).reach == ((-8, 0), (-1, 1), (-1, 1))``.
+        """
+        taps = self.footprint().nonzero()
+        return tuple(((int(taps[:, a].min()) - h) * d, (int(taps[:, a].max()) - h) * d)
+                     for a, (h, d) in enumerate(zip(self.half, self.dilation, strict=True)))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Accept the other impl's layout of a single-box kernel (pad <-> mask)."""
         key, w = prefix + "conv.weight", state_dict.get(prefix + "conv.weight")
         if w is not None and len(self.boxes) == 1 and w.shape != self.conv.weight.shape:

@@ -9,6 +9,7 @@ weights do, not what the layer claims.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -18,8 +19,8 @@ from torch.autograd.functional import jacobian
 
 def influence(model: nn.Module | Callable, x: torch.Tensor) -> torch.Tensor:
     """|d out / d x| summed over channels: x (1, C, *S) -> (N_out, N_in)."""
-    if isinstance(model, nn.Module):
-        model = model.to(x.dtype).eval()
+    if isinstance(model, nn.Module):  # a copy in x's dtype and eval mode; the caller's stays
+        model = copy.deepcopy(model).to(x.dtype).eval()
     j = jacobian(model, x, vectorize=True)  # [1, C', *S', 1, C, *S]
     n_out = model(x)[0, 0].numel()
     return j.abs().reshape(j.shape[1], n_out, x.shape[1], -1).sum(dim=(0, 2))

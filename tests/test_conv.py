@@ -107,15 +107,19 @@ def test_mask_impl_equals_pad_impl_for_the_same_kernel(name, make, shape, order,
     assert mask.conv.weight.numel() > pad.conv.weight.numel()  # the mask pays in FLOPs
 
 
-@pytest.mark.parametrize("impl", ["pad", "mask"])
-@pytest.mark.parametrize("dims", [1, 3])
-def test_time_stride_keeps_the_outputs_at_strided_steps(dims, impl):
+STRIDED = [(CausalConv1d, {"impl": "pad"}), (CausalConv1d, {"impl": "mask", "mask": "A"}),
+           (SameConv1d, {}), (CausalConv3d, {"impl": "pad"}), (CausalConv3d, {"impl": "mask"}),
+           (SameConv3d, {})]
+
+
+@pytest.mark.parametrize(("cls", "kw"), STRIDED,
+                         ids=[f"{c.__name__}-{k.get('impl', 'pad')}" for c, k in STRIDED])
+def test_time_stride_keeps_the_outputs_at_strided_steps(cls, kw):
     torch.manual_seed(4)
-    cls = CausalConv1d if dims == 1 else CausalConv3d
-    dense, strided = cls(2, 3, 3, dilation=2, impl=impl), cls(2, 3, 3, stride=3, dilation=2,
-                                                               impl=impl)
+    dense, strided = cls(2, 3, 3, dilation=2, **kw), cls(2, 3, 3, stride=3, dilation=2, **kw)
     strided.load_state_dict(dense.state_dict())
-    x = torch.randn(1, 2, 11, *(4, 4)[: dims - 1])
+    space = (4, 4) if cls in (CausalConv3d, SameConv3d) else ()
+    x = torch.randn(1, 2, 11, *space)
     assert strided(x).shape[2] == 4  # ceil(11 / 3)
     assert torch.allclose(strided(x), dense(x)[:, :, ::3], atol=1e-6)
 
@@ -159,3 +163,12 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match=r"dilation=\(1, 2\): expected a positive int or 3"):
         SameConv3d(1, 1, 3, dilation=(1, 2))
     assert isinstance(CausalConv3d(1, 1, 3), BoxConv)
+
+
+def test_reach_is_the_span_of_offsets_in_grid_steps():
+    assert CausalConv3d(1, 1, 3, dilation=(4, 1, 1)).reach == ((-8, 0), (-1, 1), (-1, 1))
+    assert CausalConv3d(1, 1, (2, 3, 3), dilation=(3, 1, 1), mask="A").reach == ((-6, -3), (-1, 1),
+                                                                         (-1, 1))
+    assert CausalConv1d(1, 1, 3, dilation=8, impl="mask").reach == ((-16, 0),)
+    assert SameConv1d(1, 1, 3, dilation=8).reach == ((-8, 8),)
+    assert CausalConv2d(1, 1, 5, mask="A").reach == ((-2, 0), (-2, 2))

@@ -100,8 +100,12 @@ def test_group_norm_over_time_leaks_and_cannot_run_in_chunks():
         ChunkedStack(nn.Sequential(CausalConv3d(1, 1, 3, impl="mask")))
 
 
-def strided_stack() -> nn.Sequential:
+def strided_stack(dims: int) -> nn.Sequential:
     torch.manual_seed(4)
+    if dims == 1:
+        return nn.Sequential(CausalConv1d(2, 4, 3, dilation=2), nn.ReLU(),
+                             CausalConv1d(4, 4, 2, stride=2), nn.Tanh(),
+                             CausalConv1d(4, 3, 3, stride=3, dilation=2, mask="A")).double()
     return nn.Sequential(
         CausalConv3d(2, 4, 3, dilation=(2, 1, 1)), nn.Tanh(),
         CausalConv3d(4, 4, (2, 3, 3), stride=2), nn.Tanh(),
@@ -109,11 +113,13 @@ def strided_stack() -> nn.Sequential:
     ).double()
 
 
+@pytest.mark.parametrize("dims", [1, 3])
 @pytest.mark.parametrize("sizes", [[1] + [4] * 5 + [2], [8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5],
                                    [23], [5, 7, 11]], ids=["1-4-4", "8-1-1", "whole", "5-7-11"])
-def test_chunked_time_causal_stack_equals_one_pass(sizes):
-    stack = strided_stack()
-    x = torch.randn(2, 2, sum(sizes), 4, 5, dtype=torch.float64)
+def test_chunked_time_causal_stack_equals_one_pass(sizes, dims):
+    stack = strided_stack(dims)
+    x = torch.randn(2, 2, sum(sizes), *((4, 5) if dims == 3 else ()),
+                    dtype=torch.float64)
     stream = ChunkedStack(stack)
     chunks, start = [], 0
     for n in sizes:

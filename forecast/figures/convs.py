@@ -12,7 +12,6 @@ plus ``measured.json`` with the extents and blind-spot counts the README quotes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,10 +144,13 @@ def stack(*layers: nn.Module) -> list[nn.Module]:
     return [nn.Sequential(layer, nn.Tanh()) for layer in layers[:-1]] + [layers[-1]]
 
 
+def d124(cls: type[nn.Module]) -> list[nn.Module]:
+    """Three 1-D layers, k = 3, dilations 1, 2, 4 (R = 15)."""
+    return stack(cls(2, 3, 3), cls(3, 3, 3, dilation=2), cls(3, 3, 3, dilation=4))
+
+
 def specs() -> list[Spec]:
     torch.manual_seed(0)
-    d124: Callable[[type], list[nn.Module]] = lambda cls: stack(  # noqa: E731
-        cls(2, 3, 3), cls(3, 3, 3, dilation=2), cls(3, 3, 3, dilation=4))
     t24 = [(t,) for t in range(24)]
     px9 = [(i, j) for i in range(0, 9, 2) for j in range(9)]  # every other row: small GIFs
     diag = [(t, i, i) for t in range(8) for i in (1, 3, 4)]
