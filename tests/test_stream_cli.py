@@ -134,6 +134,17 @@ def test_restart_resumes_or_rewarms_with_the_same_forecasts(tmp_path, setup):
     assert (tmp_path / "twice.csv").read_text() == (tmp_path / "once.csv").read_text()
 
 
+def test_bad_files_are_refused_in_one_line_without_output(tmp_path, setup, caplog):
+    ckpt, _ = setup
+    (tmp_path / "empty.csv").write_text("")
+    assert run(ckpt, tmp_path / "empty.csv", tmp_path / "o.csv", follow=False) == 2
+    assert "empty.csv: empty file" in caplog.text
+    (tmp_path / "cols.csv").write_text("station,time,temp\nA,2020-01-01T00:00:00Z,1\n")
+    assert run(ckpt, tmp_path / "cols.csv", tmp_path / "o.csv", follow=False) == 2
+    assert "cols.csv: column 'hum' not found" in caplog.text
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_non_causal_checkpoint_is_refused_in_one_line(tmp_path, setup, caplog):
     _, df = setup
     df.to_csv(tmp_path / "in.csv", index=False)

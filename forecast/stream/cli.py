@@ -77,7 +77,6 @@ class Stream:
             log.warning("%s does not match %s or %s: re-warming from the start",
                         self.state_path, self.input, self.output)
         self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.output.write_text("")  # the header follows with the first batch
 
     def poll(self) -> int:
         """Process the complete lines appended since the last call; the rows read."""
@@ -97,7 +96,7 @@ class Stream:
             first, _, data = data.partition(b"\n")
             header = next(csv.reader([first.decode("utf-8-sig", errors="replace").strip()]))
             self.follower.set_header([h.strip() for h in header])
-            with self.output.open("a") as out:
+            with self.output.open("w") as out:  # a fresh start writes the output anew
                 out.write(self.follower.header_line())
             rows = _rows(data, self.line + 1)
         else:
@@ -131,6 +130,8 @@ def run(checkpoint: str | Path, input: str | Path, output: str | Path, follow: b
                 break
             if n == 0:
                 time.sleep(poll_seconds)
+        if not stream.follower.header:
+            raise DataError(f"{input}: empty file; expected a header line and data rows")
     except (CheckpointError, DataError, ValueError) as err:
         log.error("%s", str(err).splitlines()[0])
         return 2
