@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.frame.fastpath import read_plain
 from forecast.frame.repair import repair_series, why_empty
 from forecast.frame.schema import (
     MISSING_SUFFIX,
@@ -55,7 +56,13 @@ log = logging.getLogger(__name__)
 def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: ReadLimits
                   ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]:
     """Times (int64 ns), values, series codes and names, and each row's line, chunk by chunk."""
-    text = decode(path, read_bytes(path, limits.max_bytes))
+    raw = read_bytes(path, limits.max_bytes)
+    text = decode(path, raw)  # also when the fast path reads the bytes: it checks the encoding
+    if raw[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+        fast = read_plain(path, raw, spec, columns_fix, limits.max_rows)
+        if fast is not None:
+            return fast
+    del raw
     header, chunks = read_rows(path, text)
     del text  # the chunks hold what they still need
     needed = [spec.time_column, *spec.value_columns]
@@ -94,20 +101,6 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
             np.concatenate(codes), list(ids), np.concatenate(lines))
 
 
-def _frame_data(parts: list[dict], spec: FrameSpec) -> pd.DataFrame:
-    columns = ["series", "timestamp", "segment", *spec.value_columns,
-               *(c + MISSING_SUFFIX for c in spec.value_columns)]
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "series" else float)
-                             for c in columns})
-    sizes = [len(p["timestamp"]) for p in parts]
-    data = {"series": np.repeat(np.array([p["series"] for p in parts], dtype=object), sizes)}
-    for c in columns[1:]:
-        data[c] = np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c]
-    data["timestamp"] = pd.DatetimeIndex(data["timestamp"].view("M8[ns]"), tz="UTC")
-    return pd.DataFrame(data, columns=columns)
-
-
 def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX,
                limits: ReadLimits | None = None) -> Frame:
     """Read, validate and repair one CSV file (see the module docstring for the schema);
@@ -144,7 +137,7 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
             parts.append(part)
         else:
             dropped[name] = f"{path}: {why_empty(name, cols, spec)}"
-    frame = Frame(data=_frame_data(parts, spec), spec=spec, freq=step, path=str(path),
+    frame = Frame(parts=parts, spec=spec, freq=step, path=str(path),
                   repairs=report, dropped=dropped)
     for line in report.lines():
         log.info("%s: %s", path, line)

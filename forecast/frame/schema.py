@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 MISSING_SUFFIX = "_missing"
@@ -112,17 +115,40 @@ class RepairReport:
 class Frame:
     """A validated, repaired frame and what was done to it.
 
-    ``dropped`` names the series of the file that kept no row (every value of a column
-    missing, or every row inside a long gap), with the reason: they are not in ``data``.
+    ``parts`` holds each series' columns of the schema as arrays (``timestamp`` as int64 ns);
+    :attr:`data` is the same as one DataFrame, built when first asked for. ``dropped`` names
+    the series of the file that kept no row (every value of a column missing, or every row
+    inside a long gap), with the reason: they are in neither.
     """
 
-    data: pd.DataFrame
+    parts: list[dict]
     spec: FrameSpec
     freq: pd.Timedelta
     path: str
     repairs: RepairReport
     dropped: dict[str, str] = field(default_factory=dict)
 
+    @cached_property
+    def data(self) -> pd.DataFrame:
+        """The frame schema as one DataFrame, one row per series and grid step."""
+        cols = self.spec.value_columns
+        columns = ["series", "timestamp", "segment", *cols, *(c + MISSING_SUFFIX for c in cols)]
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype=object if c == "series" else float)
+                                 for c in columns})
+        sizes = [len(p["timestamp"]) for p in self.parts]
+        data = {"series": np.repeat(np.array([p["series"] for p in self.parts], dtype=object),
+                                    sizes)}
+        for c in columns[1:]:
+            data[c] = np.concatenate([p[c] for p in self.parts])
+        data["timestamp"] = pd.DatetimeIndex(data["timestamp"].view("M8[ns]"), tz="UTC")
+        return pd.DataFrame(data, columns=columns)
+
     @property
     def series_names(self) -> list[str]:
-        return list(dict.fromkeys(self.data["series"]))
+        return [p["series"] for p in self.parts]
+
+    def series_parts(self) -> Iterator[tuple[str, dict]]:
+        """(name, columns as arrays) of each series, in the file's order."""
+        for p in self.parts:
+            yield p["series"], p

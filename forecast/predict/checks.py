@@ -142,7 +142,7 @@ def prepare_file(index: int, path: Path, output: Path, spec: DataSpec, receptive
     file is bad; bad series are listed in ``failures``, in the file's order)."""
     frame = read_frame(path, spec.frame_spec(), columns_fix=CHECKPOINT_COLUMNS_FIX,
                        limits=limits)
-    arrays = series_arrays(frame, spec) if len(frame.data) else []
+    arrays = series_arrays(frame, spec)
     check_step(frame.path, arrays, spec)
     prep = Prepared(index, path, output, [], [], [])
     prep.failures += [failed(path, reason, name) for name, reason in frame.dropped.items()]
