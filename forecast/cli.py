@@ -11,6 +11,7 @@ Usage in a Hydra entry point::
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +43,8 @@ def _file_handlers() -> list[logging.FileHandler]:
     seen, out = set(), []
     for logger in (logging.getLogger(), *logging.Logger.manager.loggerDict.values()):
         for h in getattr(logger, "handlers", []):
-            if isinstance(h, logging.FileHandler) and id(h) not in seen:
+            if (isinstance(h, logging.FileHandler) and id(h) not in seen
+                    and h.baseFilename != os.devnull):
                 seen.add(id(h))
                 out.append(h)
     return out

@@ -132,11 +132,16 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
     for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
         name = names[codes[a]]
         cols = {c: v[a:b] for c, v in values.items()}
+        empty = why_empty(name, cols, spec)
+        if empty is not None:  # nothing to learn or forecast from: named, not kept
+            dropped[name] = f"{path}: {empty}"
+            continue
         part = repair_series(name, times[a:b], cols, step, spec, report, path)
         if len(part["timestamp"]):
             parts.append(part)
         else:
-            dropped[name] = f"{path}: {why_empty(name, cols, spec)}"
+            dropped[name] = (f"{path}: series '{name}': every row lies in a gap longer than "
+                             f"max_gap={spec.max_gap} in some column; fill the gaps")
     frame = Frame(parts=parts, spec=spec, freq=step, path=str(path),
                   repairs=report, dropped=dropped)
     for line in report.lines():

@@ -95,13 +95,12 @@ def repair_series(
     return data
 
 
-def why_empty(name: str, values: dict[str, np.ndarray], spec: FrameSpec) -> str:
-    """Why a series kept no row: a column without any value, or gaps everywhere."""
+def why_empty(name: str, values: dict[str, np.ndarray], spec: FrameSpec) -> str | None:
+    """Why a series has nothing to read (a value column without any value), or None."""
     for col in spec.value_columns:
         v = values[col]
         lo, hi = spec.bounds.get(col, (-np.inf, np.inf))
         if not ((v >= lo) & (v <= hi)).any():
             return (f"column '{col}', series '{name}': no value in any of its {len(v)} rows "
                     "(all empty or outside the bounds); nothing to forecast from")
-    return (f"series '{name}': every row lies in a gap longer than max_gap={spec.max_gap} "
-            "in some column; fill the gaps")
+    return None

@@ -155,7 +155,14 @@ def parse_times(path: str | Path, column: str, values: Sequence[str],
             continue
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if not bad.size:
-            return pd.DatetimeIndex(parsed).as_unit("ns").asi8.copy(), fmt
+            idx = pd.DatetimeIndex(parsed)  # pandas may hold years past 2262 in seconds
+            out = np.flatnonzero((idx < FIRST_TIME) | (idx > LAST_TIME))
+            if out.size:
+                r = int(out[0])
+                raise DataError(f"{_loc(path, column, lines, first, r)}: timestamp '{s[r]}' is "
+                                f"outside the range that can be represented ({_RANGE}); fix "
+                                "the date")
+            return idx.as_unit("ns").asi8.copy(), fmt
         n_ok = len(s) - bad.size
         if best is None or n_ok > best[0]:
             best = (n_ok, int(bad[0]), fmt)

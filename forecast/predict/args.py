@@ -99,9 +99,8 @@ def resolve_inputs(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
                 found = _in_folder(p)
             elif glob.has_magic(text):
                 found = []
-                for f in sorted(glob.glob(text, recursive=True)):
-                    folder = Path(f).parent
-                    if not Path(f).is_dir() and Path(f).name not in previous_outputs(folder):
+                for f in sorted(glob.glob(text, recursive=True)):  # a folder fails when read
+                    if Path(f).name not in previous_outputs(Path(f).parent):
                         found.append(Path(f))
             else:
                 found = [p] if os.path.lexists(p) else []
