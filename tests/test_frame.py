@@ -307,7 +307,7 @@ PLAIN_CELLS = st.one_of(st.integers(-10**6, 10**6).map(str),
                         st.sampled_from(["", "NA", "1e3", " 2", "-0", "+5", ".5", "5."]))
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(2, 30), ids=st.sampled_from([None, ("A",), ("A", "BB")]),
        cells=st.lists(PLAIN_CELLS, min_size=60, max_size=60), shuffle=st.booleans())
