@@ -140,9 +140,9 @@ class SeriesArrays:
         return len(self.times)
 
 
-def calendar_features(times: pd.DatetimeIndex, names: list[str]) -> np.ndarray:
-    """(T,) timestamps -> (T, 2 * len(names)) sin/cos of each cycle's phase."""
-    secs = times.asi8 / 1e9
+def calendar_features(times: pd.DatetimeIndex | np.ndarray, names: list[str]) -> np.ndarray:
+    """(T,) timestamps (or int64 ns) -> (T, 2 * len(names)) sin/cos of each cycle's phase."""
+    secs = np.asarray(getattr(times, "asi8", times)) / 1e9
     cols = []
     for name in names:
         phase = 2 * np.pi * (secs % PERIODS[name]) / PERIODS[name]
@@ -166,10 +166,10 @@ def series_arrays(frame: Frame, spec: DataSpec) -> list[SeriesArrays]:
         values = np.stack(cols, axis=1)
         missing = np.stack([part[c + MISSING_SUFFIX] for c in spec.value_columns], axis=1)
         target = np.where(missing[:, 0] > 0, np.nan, values[:, 0])  # the target is column 0
-        times = pd.DatetimeIndex(part["timestamp"].view("M8[ns]"), tz="UTC")
         x = np.concatenate(
             # a value still NaN starts its segment with a gap: impute the train mean (0)
-            [np.nan_to_num(values, nan=0.0), missing, calendar_features(times, spec.calendar)],
+            [np.nan_to_num(values, nan=0.0), missing,
+             calendar_features(part["timestamp"], spec.calendar)],
             axis=1,
         )
         out.append(SeriesArrays(
