@@ -126,7 +126,16 @@ def one_window_loop(model: ForecastModule, paths: list[Path], out: Path, mode: s
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return rss_mb()
 
 
 def child(args: argparse.Namespace) -> None:
@@ -134,7 +143,7 @@ def child(args: argparse.Namespace) -> None:
     paths = sorted(Path(args.child_inputs).glob("*.csv"))
     model = get_model(args, Path(args.sample))
     torch.set_num_threads(args.threads)
-    base = rss_mb()
+    base = current_rss_mb()
     t0 = time.perf_counter()
     with torch.inference_mode():
         res = forecast_files(model, paths, Path(args.child_out), mode=args.child)

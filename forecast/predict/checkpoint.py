@@ -55,12 +55,10 @@ def _spec_problem(raw: dict, spec: DataSpec, n_features: int) -> str | None:
     if not _strings(spec.covariates) or (spec.series_id is not None
                                          and not isinstance(spec.series_id, str)):
         return "covariates must be a list of names, series_id a name or null"
-    if not isinstance(spec.freq, str):
-        return f"freq {spec.freq!r} is not a frequency"
     try:
-        parse_freq("freq", spec.freq)
-    except DataError as err:
-        return str(err)
+        parse_freq("", str(spec.freq))
+    except DataError:
+        return f"freq {spec.freq!r} is not a frequency"
     if not isinstance(spec.max_gap, int) or isinstance(spec.max_gap, bool) or spec.max_gap < 0:
         return f"max_gap {spec.max_gap!r} is not a count of steps"
     if spec.time_format is not None and not isinstance(spec.time_format, str):
