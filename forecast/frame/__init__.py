@@ -45,10 +45,11 @@ from forecast.frame.schema import (
     where,
 )
 from forecast.frame.text import COLUMNS_FIX, decode, read_bytes, read_rows, require_columns
-from forecast.frame.values import infer_freq, parse_numbers, parse_times
+from forecast.frame.values import infer_freq, parse_numbers, parse_times, read_times
 
 __all__ = ["COLUMNS_FIX", "MISSING_SUFFIX", "DataError", "Frame", "FrameSpec", "ReadLimits",
-           "RepairReport", "read_frame", "step_text", "where"]
+           "RepairReport", "parse_numbers", "parse_times", "read_frame", "require_columns",
+           "step_text", "where"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
         if limits.max_rows is not None and n > limits.max_rows:
             raise DataError(f"{path}: more than {limits.max_rows:,} data rows, the per-file "
                             "limit; split the file, or raise the limit (max_rows)")
-        t, fmt = parse_times(path, spec.time_column, rows.columns[at[spec.time_column]], fmt,
+        t, fmt = read_times(path, spec.time_column, rows.columns[at[spec.time_column]], fmt,
                              rows.first, rows.lines)
         times.append(t)
         lines.append(rows.lines)
@@ -142,7 +143,7 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
         else:
             dropped[name] = (f"{path}: series '{name}': every row lies in a gap longer than "
                              f"max_gap={spec.max_gap} in some column; fill the gaps")
-    frame = Frame(parts=parts, spec=spec, freq=step, path=str(path),
+    frame = Frame(None, spec=spec, parts=parts, freq=step, path=str(path),
                   repairs=report, dropped=dropped)
     for line in report.lines():
         log.info("%s: %s", path, line)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -111,36 +110,53 @@ class RepairReport:
         }
 
 
-@dataclass
 class Frame:
     """A validated, repaired frame and what was done to it.
 
-    ``parts`` holds each series' columns of the schema as arrays (``timestamp`` as int64 ns);
-    :attr:`data` is the same as one DataFrame, built when first asked for. ``dropped`` names
-    the series of the file that kept no row (every value of a column missing, or every row
-    inside a long gap), with the reason: they are in neither.
+    Built from ``data`` (the schema as one DataFrame) or from ``parts`` (each series' columns
+    as arrays, ``timestamp`` as int64 ns, as :func:`~forecast.frame.read_frame` makes it);
+    the other form is made when first asked for. ``dropped`` names the series of the file
+    that kept no row (a column with no value at all, or every row inside a long gap), with
+    the reason: they are in neither.
     """
 
-    parts: list[dict]
-    spec: FrameSpec
-    freq: pd.Timedelta
-    path: str
-    repairs: RepairReport
-    dropped: dict[str, str] = field(default_factory=dict)
+    def __init__(self, data: pd.DataFrame | None, spec: FrameSpec, freq: pd.Timedelta,
+                 path: str, repairs: RepairReport, dropped: dict[str, str] | None = None,
+                 parts: list[dict] | None = None) -> None:
+        if data is None and parts is None:
+            raise ValueError("a Frame needs data or parts")
+        self._data, self._parts = data, parts
+        self.spec, self.freq, self.path, self.repairs = spec, freq, path, repairs
+        self.dropped = dict(dropped or {})
 
-    @cached_property
+    @property
     def data(self) -> pd.DataFrame:
         """The frame schema as one DataFrame, one row per series and grid step."""
+        if self._data is None:
+            self._data = self._frame(self._parts)
+        return self._data
+
+    @property
+    def parts(self) -> list[dict]:
+        """Each series' columns as arrays (``timestamp`` int64 ns), in the file's order."""
+        if self._parts is None:
+            self._parts = []
+            for name, g in self.data.groupby("series", sort=False):
+                part = {c: g[c].to_numpy() for c in g.columns if c not in ("series", "timestamp")}
+                part["timestamp"] = pd.DatetimeIndex(g["timestamp"]).as_unit("ns").asi8
+                self._parts.append({"series": str(name), **part})
+        return self._parts
+
+    def _frame(self, parts: list[dict]) -> pd.DataFrame:
         cols = self.spec.value_columns
         columns = ["series", "timestamp", "segment", *cols, *(c + MISSING_SUFFIX for c in cols)]
-        if not self.parts:
+        if not parts:
             return pd.DataFrame({c: pd.Series(dtype=object if c == "series" else float)
                                  for c in columns})
-        sizes = [len(p["timestamp"]) for p in self.parts]
-        data = {"series": np.repeat(np.array([p["series"] for p in self.parts], dtype=object),
-                                    sizes)}
+        sizes = [len(p["timestamp"]) for p in parts]
+        data = {"series": np.repeat(np.array([p["series"] for p in parts], dtype=object), sizes)}
         for c in columns[1:]:
-            data[c] = np.concatenate([p[c] for p in self.parts])
+            data[c] = np.concatenate([p[c] for p in parts])
         data["timestamp"] = pd.DatetimeIndex(data["timestamp"].view("M8[ns]"), tz="UTC")
         return pd.DataFrame(data, columns=columns)
 

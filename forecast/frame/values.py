@@ -125,8 +125,15 @@ def _out_of_range(value: str, fmt: str) -> bool:
 
 
 def parse_times(path: str | Path, column: str, values: Sequence[str],
-                time_format: str | None = None, first: int = 1,
-                lines: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+                time_format: str | None = None) -> pd.DatetimeIndex:
+    """UTC timestamps (see :func:`read_times`) of values from row 1 on."""
+    ns, _ = read_times(path, column, values, time_format)
+    return pd.DatetimeIndex(ns.view("M8[ns]"), tz="UTC")
+
+
+def read_times(path: str | Path, column: str, values: Sequence[str],
+               time_format: str | None = None, first: int = 1,
+               lines: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """int64 ns UTC timestamps, and the format that read them all.
 
     ISO 8601, ``Y/m/d H:M``, day-first ``d.m.Y H:M:S``, epoch seconds or milliseconds

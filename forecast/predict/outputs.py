@@ -94,7 +94,11 @@ def iso(ns: np.ndarray, sub_second: bool) -> np.ndarray:
 
 def numbers(values: np.ndarray) -> list[str]:
     """Floats as text with 7 significant digits (float32's); NaN -> ''."""
-    return ["" if v != v else f"{v:.7g}" for v in values.ravel().tolist()]
+    flat = values.ravel()
+    out = list(map("{:.7g}".format, flat.tolist()))
+    for i in np.flatnonzero(np.isnan(flat)).tolist():
+        out[i] = ""
+    return out
 
 
 class ForecastWriter:
