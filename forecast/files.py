@@ -18,8 +18,6 @@ from typing import IO
 
 log = logging.getLogger(__name__)
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 TMP_MARK = ".cf-tmp-"
 _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.cf-tmp-(?P<pid>\d+)$")
 
@@ -81,14 +79,15 @@ def atomic_open(path: str | Path, mode: str = "w", fsync: bool = True,
     path = Path(path)
     tmp = temp_path(path)
     binary = "b" in mode
-    f = open(tmp, mode, **({} if binary else {"encoding": "utf-8", "newline": newline}))
+    # 0o666 less the umask: the mode of any new file (mkstemp would make it 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    f = os.fdopen(fd, mode, **({} if binary else {"encoding": "utf-8", "newline": newline}))
     try:
         with f:
             yield f
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

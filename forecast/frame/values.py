@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -182,13 +183,19 @@ def read_times(path: str | Path, column: str, values: Sequence[str],
                     f"{TIME_HELP}")
 
 
+@lru_cache(maxsize=64)
+def _step(freq: str) -> pd.Timedelta | None:
+    try:
+        return pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except (ValueError, TypeError):
+        return None
+
+
 def parse_freq(path: str | Path, freq: str) -> pd.Timedelta:
     """A frequency string ('1h', '10min', '3600s') as a positive step."""
-    try:
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
-    except (ValueError, TypeError):
-        raise DataError(f"{path}: freq '{freq}' is not a frequency (try '1h', '10min', '1D')") \
-            from None
+    step = _step(freq)
+    if step is None:
+        raise DataError(f"{path}: freq '{freq}' is not a frequency (try '1h', '10min', '1D')")
     if step <= pd.Timedelta(0):
         raise DataError(f"{path}: freq '{freq}' must be positive")
     return step

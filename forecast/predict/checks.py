@@ -18,6 +18,7 @@ import pandas as pd
 from forecast.features import DataSpec, SeriesArrays, series_arrays
 from forecast.frame import MISSING_SUFFIX, DataError, Frame, ReadLimits, read_frame, step_text
 from forecast.frame.schema import LAST_TIME
+from forecast.frame.values import parse_freq
 from forecast.predict.summary import Result, failed
 from forecast.windows import origins as find_origins
 
@@ -40,6 +41,10 @@ class Prepared:
     failures: list[Result]
 
 
+def _step(spec: DataSpec) -> pd.Timedelta:
+    return parse_freq("checkpoint", spec.freq)  # checked with the checkpoint; cached
+
+
 def _ts(ns: int | np.integer) -> str:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
@@ -55,16 +60,16 @@ def check_step(path: str, arrays: list[SeriesArrays], spec: DataSpec) -> None:
     steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
     if steps.size < 2:
         return
-    n_step = int((steps == spec.step.value).sum())
+    n_step = int((steps == _step(spec).value).sum())
     if n_step * 2 >= steps.size:
         return
     vals, counts = np.unique(steps, return_counts=True)
     common = pd.Timedelta(int(vals[np.argmax(counts)]), "ns")
     raise DataError(
         f"{path}: column '{spec.time_column}': only {n_step} of {steps.size} steps between "
-        f"rows are {step_text(spec.step)}, the checkpoint's step; the most common is "
+        f"rows are {step_text(_step(spec))}, the checkpoint's step; the most common is "
         f"{step_text(common)} ({counts.max()} of {steps.size}): irregular or ambiguous "
-        f"frequency; resample the file to {step_text(spec.step)}"
+        f"frequency; resample the file to {step_text(_step(spec))}"
     )
 
 
@@ -89,7 +94,7 @@ def check_values(path: str, a: SeriesArrays, spec: DataSpec, lo: int) -> None:
 
 def _forecast_origin(frame: Frame, a: SeriesArrays, spec: DataSpec, receptive_field: int,
                      horizon: int) -> np.ndarray:
-    history, step = receptive_field - 1, spec.step.value
+    history, step = receptive_field - 1, _step(spec).value
     gaps = [g for g in frame.repairs.long_gaps if g["series"] == a.name]
     cutoff = max([int(a.times[-1])] + [pd.Timestamp(g["end"]).value for g in gaps])
     need_from = cutoff - history * step
@@ -106,7 +111,7 @@ def _forecast_origin(frame: Frame, a: SeriesArrays, spec: DataSpec, receptive_fi
     if n_last < receptive_field:
         raise DataError(
             f"{frame.path}: series '{a.name}': history too short: {n_last} steps of "
-            f"{step_text(spec.step)} up to the cutoff {_ts(a.times[t])}, the model needs "
+            f"{step_text(_step(spec))} up to the cutoff {_ts(a.times[t])}, the model needs "
             f"{receptive_field} (its receptive field); supply more history"
         )
     if int(a.times[t]) > LAST_TIME.value - horizon * step:

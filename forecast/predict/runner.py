@@ -62,6 +62,7 @@ class _Batch:
         self.batch_size, self.fsync_each, self.finish = batch_size, fsync_each, finish
         self.dense = mode == "backtest" and bool(model.hparams.causal)
         self.horizon = int(model.hparams.horizon)
+        self.step_ns = spec.step.value
         self.jobs: dict[int, _Job] = {}
         self.queue: list[Unit] = []
         self.queued = 0
@@ -128,8 +129,8 @@ class _Batch:
             if job.writer is None:
                 job.writer = ForecastWriter(job.prep.output, spec.series_id or "series",
                                             self.mode == "backtest", self.fsync_each)
-            job.writer.write(a.name, a.times[u.origins], spec.step.value, pred, actual,
-                             spec.step.value % 1_000_000_000 != 0)
+            job.writer.write(a.name, a.times[u.origins], self.step_ns, pred, actual,
+                             self.step_ns % 1_000_000_000 != 0)
         except OSError as err:
             job.error = f"{job.prep.output}: cannot write the forecast ({err})"
 
