@@ -61,14 +61,15 @@ def station(k: int, hours: int, rng: np.random.Generator) -> pd.DataFrame:
     """``hours`` hourly NYC-like rows of one station."""
     t = pd.date_range("2013-01-01", periods=hours, freq="h", tz="UTC") + pd.Timedelta(
         hours=int(rng.integers(0, 8000)))
-    day = np.sin(2 * np.pi * np.arange(hours) / 24 + rng.uniform(0, 6))
-    walk = np.cumsum(rng.normal(0, 0.4, hours))
-    temp = 50 + 10 * day + walk - np.linspace(0, walk[-1], hours)  # stays near 50
+    hour = np.arange(hours)
+    day = np.sin(2 * np.pi * hour / 24 + rng.uniform(0, 6))
+    year = np.sin(2 * np.pi * hour / (24 * 365.25) + rng.uniform(0, 6))
+    temp = 50 + 10 * day + 15 * year + rng.normal(0, 1.5, hours)  # bounded, however long
     return pd.DataFrame({
         "origin": f"S{k:04d}", "time_hour": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "temp": temp.round(2), "dewp": (temp - 10 + rng.normal(0, 2, hours)).round(2),
         "humid": rng.uniform(30, 95, hours).round(2),
-        "pressure": (1015 + 5 * np.sin(np.arange(hours) / 500)).round(1),
+        "pressure": (1015 + 5 * np.sin(hour / 500)).round(1),
         "wind_speed": rng.gamma(2, 5, hours).round(2),
         "wind_dir": rng.uniform(0, 360, hours).round(0),
         "precip": np.where(rng.random(hours) < 0.05, rng.uniform(0, 0.5, hours), 0).round(2),

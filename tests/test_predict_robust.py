@@ -186,6 +186,26 @@ def test_the_summary_is_written_when_the_run_stops(tmp_path, ckpt, monkeypatch):
     assert not list((tmp_path / "o").glob(".*cf-tmp*"))
 
 
+def test_a_backtest_streams_chunk_by_chunk_with_the_same_numbers(tmp_path, model, monkeypatch):
+    src = save(make_series(200, seed=4, start="2020-03-01"), tmp_path / "long.csv")
+    whole = forecast_files(model, [src], tmp_path / "whole", mode="backtest")
+    sizes = []
+    real = runner.forecast_units
+
+    def spy(model, work, *args):
+        sizes.append(sum(len(u.origins) for u in work))
+        return real(model, work, *args)
+
+    monkeypatch.setattr(runner, "forecast_units", spy)
+    parts = forecast_files(model, [src], tmp_path / "parts", mode="backtest", batch_windows=16)
+    assert max(sizes) <= 16 and sum(sizes) == 2 * (200 - (R - 1) - H)  # never more at once
+    a = (tmp_path / "whole" / "long.forecast.csv").read_text()
+    b = (tmp_path / "parts" / "long.forecast.csv").read_text()
+    assert a == b
+    for x, y in zip(whole, parts, strict=True):
+        assert x.metrics == pytest.approx(y.metrics)
+
+
 # ---------------------------------------------------------------- arguments, devices
 
 

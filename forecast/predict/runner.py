@@ -7,6 +7,7 @@ row; :func:`run` writes ``summary.csv`` even when the run itself is stopped.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,23 +58,38 @@ class _Batch:
     """Queued units of several files, forecast and written when enough are queued."""
 
     def __init__(self, model: ForecastModule, spec: DataSpec, mode: str, folder: Path,
-                 batch_size: int, fsync_each: bool, finish: Callable[[_Job], None]) -> None:
+                 batch_size: int, batch_windows: int, fsync_each: bool,
+                 finish: Callable[[_Job], None]) -> None:
         self.model, self.spec, self.mode, self.folder = model, spec, mode, folder
-        self.batch_size, self.fsync_each, self.finish = batch_size, fsync_each, finish
+        self.batch_size, self.batch_windows = batch_size, batch_windows
+        self.fsync_each, self.finish = fsync_each, finish
         self.dense = mode == "backtest" and bool(model.hparams.causal)
         self.horizon = int(model.hparams.horizon)
         self.step_ns = spec.step.value
         self.jobs: dict[int, _Job] = {}
-        self.queue: list[Unit] = []
+        self.queue: deque[Unit] = deque()
         self.queued = 0
 
-    def add(self, prep: Prepared, chunk: int) -> None:
+    def add(self, prep: Prepared) -> None:
+        """Queue a file's origins; forecast and write while a batch's worth is queued."""
         self.jobs[prep.index] = _Job(prep)
-        work = units(prep.index, prep.origins, chunk)
+        work = units(prep.index, prep.origins, self.batch_windows)
         if not work:
             self.finish(self.jobs.pop(prep.index))
         self.queue += work
         self.queued += sum(len(u.origins) for u in work)
+        self.flush(everything=False)
+
+    def flush(self, everything: bool = True) -> None:
+        """Forecast and write queued units, at most ``batch_windows`` origins at a time."""
+        while self.queue and (everything or self.queued >= self.batch_windows):
+            work, n = [], 0
+            while self.queue and (not work or n + len(self.queue[0].origins)
+                                  <= self.batch_windows):
+                work.append(self.queue.popleft())
+                n += len(work[-1].origins)
+            self.queued -= n
+            self._run(work)
 
     def _forecast(self, work: list[Unit]) -> list[np.ndarray | None]:
         """Forecasts of the units; when the pass fails, file by file, so that only the file
@@ -95,15 +111,17 @@ class _Batch:
                 return [None] * len(work)
         return [out for job in jobs for out in self._forecast([u for u in work if u.job == job])]
 
-    def flush(self) -> None:
-        work, self.queue, self.queued = self.queue, [], 0
-        if not work:
-            return
+    def _run(self, work: list[Unit]) -> None:
         wrote = False
         for u, out in zip(work, self._forecast(work), strict=True):
             job = self.jobs[u.job]
             if out is not None and not job.error:
-                self._write(job, u, out)
+                try:
+                    self._write(job, u, out)
+                except Exception as err:  # a bug or no memory: this file fails, not the run
+                    log.exception("%s: writing the forecast failed", job.prep.path)
+                    job.error = (f"{job.prep.output}: writing the forecast failed "
+                                 f"({type(err).__name__}: {err})")
             if u.last:
                 wrote |= self._close(job)
                 self.finish(self.jobs.pop(u.job))
@@ -203,7 +221,7 @@ def forecast_files(
     def finish(job: _Job) -> None:
         done[job.prep.index] = _results(job, mode)
 
-    batch = _Batch(model, spec, mode, output_dir, batch_size, fsync_each, finish)
+    batch = _Batch(model, spec, mode, output_dir, batch_size, batch_windows, fsync_each, finish)
     taken: dict[str, Path] = {}
     try:
         for i, raw in enumerate(paths):
@@ -218,9 +236,7 @@ def forecast_files(
             if isinstance(prep, Result):
                 done[i] = [prep]
                 continue
-            batch.add(prep, batch_windows)
-            if batch.queued >= batch_windows:
-                batch.flush()
+            batch.add(prep)
         batch.flush()
     except BaseException as err:
         batch.abort(err)
