@@ -1,0 +1,91 @@
+"""The field net: causal in time (by perturbation and autograd), centred in space; end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import compose_train
+from fieldfiles import field_overrides, write_field
+
+import train
+from forecast.field_audit import audit_field
+from forecast.field_module import FieldModule, load_field_checkpoint
+from forecast.fieldnet import TimeConv3d
+from forecast.module import CheckpointError
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_time_conv_is_a_dilated_conv3d(causal):
+    torch.manual_seed(0)
+    conv = TimeConv3d(3, 4, kernel_time=3, kernel_space=3, dilation=4, causal=causal)
+    x = torch.randn(2, 3, 17, 5, 6)
+    ref = F.conv3d(F.pad(x, conv.pad), conv.weight, conv.bias, dilation=(4, 1, 1))
+    out = conv(x)
+    assert out.shape == x.shape[:1] + (4,) + x.shape[2:]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    assert conv.pad[4:] == ((8, 0) if causal else (4, 4))
+
+
+def _module(causal: bool) -> FieldModule:
+    torch.manual_seed(0)
+    return FieldModule(n_features=5, horizon=3, causal=causal, channels=4,
+                       dilations=[1, 2, 4]).eval()
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_perturbing_a_future_frame(causal):
+    m = _module(causal)  # R = 15
+    x = torch.randn(1, 30, 5, 6, 7)
+    x2 = x.clone()
+    j = 20
+    x2[:, j] += torch.randn_like(x2[:, j])
+    with torch.no_grad():
+        moved = (m(x2) - m(x)).abs().amax(dim=(0, 2, 3, 4))  # [T]
+    if causal:  # outputs j .. j + R - 1 read frame j; nothing before j moves, exactly
+        assert torch.all(moved[j:] > 0) and torch.all(moved[:j] == 0)
+    else:  # centred: outputs j - 7 .. j + 7 read it, so 7 earlier steps see the future
+        assert torch.all(moved[j - 7 : j + 8] > 0)
+        assert torch.all(moved[: j - 7] == 0) and torch.all(moved[j + 8 :] == 0)
+
+
+@pytest.mark.parametrize("causal,past,future", [(True, 14, 0), (False, 7, 7)])
+def test_audit_in_time_and_space(causal, past, future):
+    a = audit_field(_module(causal), torch.randn(2, 40, 5, 11, 11), t=20)
+    assert (a.past, a.future) == (past, future)
+    assert a.radius == 3  # three centred 3 x 3 layers: 3 cells each way, in every direction
+    assert a.influence[20, 5, 8] > 0 and a.influence[20, 5, 2] > 0  # centred: both sides
+
+
+def test_tiny_field_run_metrics_checkpoint(tmp_path):
+    path = write_field(tmp_path / "f.nc")
+    runs = {}
+    for model in ("causal3d", "standard3d"):
+        cfg = compose_train([f"model={model}", *field_overrides(path)])
+        runs[model] = train.train(cfg, tmp_path / model)
+    m = runs["causal3d"]
+    on_disk = json.loads((tmp_path / "causal3d" / "metrics.json").read_text())
+    assert on_disk == m
+    for key in ("model", "causal", "receptive_field", "val_mae", "test_teacher_forced_mae",
+                "test_honest_mae", "test_persistence_mae", "epochs", "train_seconds",
+                "test_honest_mae_by_horizon"):
+        assert key in m
+    assert m["receptive_field"] == 7 and len(m["test_honest_mae_by_horizon"]) == 6
+    # causal: teacher-forced and honest are the same forecasts; standard: they differ
+    assert m["test_max_abs_diff_teacher_forced_vs_honest"] < 1e-3
+    assert runs["standard3d"]["test_max_abs_diff_teacher_forced_vs_honest"] > 1e-2
+    ckpt = tmp_path / "causal3d" / "checkpoints" / "best.ckpt"
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt) == []
+    loaded = load_field_checkpoint(ckpt)
+    assert loaded.hparams.causal and loaded.hparams.data_spec["variable"] == "tas"
+    with pytest.raises(CheckpointError, match=r"not a field checkpoint"):
+        torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "x.ckpt")
+        load_field_checkpoint(tmp_path / "x.ckpt")
+
+
+def test_field_data_needs_a_field_model(tmp_path):
+    cfg = compose_train(["model=causal", *field_overrides(write_field(tmp_path / "f.nc"))])
+    with pytest.raises(ValueError, match=r"is a field: use model=causal3d or model=standard3d"):
+        train.train(cfg, tmp_path / "run")
