@@ -135,8 +135,13 @@ def named_runs(names: list[str]) -> list[Run]:
     return runs
 
 
-def newest_runs(search: list[str]) -> list[Run]:
-    """The newest finished causal and standard runs under ``search`` (a sweep: all seeds)."""
+def is_field_run(run: Run) -> bool:
+    return str(run.config["data"].get("_target_", "")).endswith("FieldDataModule")
+
+
+def newest_runs(search: list[str], field: bool = False) -> list[Run]:
+    """The newest finished causal and standard runs under ``search`` (a sweep: all seeds);
+    ``field``: runs on gridded data (``data=era5_uk|field``) instead of series."""
     found: list[Run] = []
     for root in map(Path, search):
         if not root.is_dir():
@@ -145,6 +150,7 @@ def newest_runs(search: list[str]) -> list[Run]:
             for d in sorted(root.glob(pattern)):
                 if d.is_dir() and not missing_files(d):
                     found.append(load_run(d, sweep=d.parent if depth == 2 else None))
+    found = [r for r in found if is_field_run(r) is field]
     if not found:
         raise RunError(
             f"no finished training runs under {', '.join(search)} (a run folder holds "
@@ -497,7 +503,10 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [str(r) for r in cfg.runs or []]
-    runs = named_runs(names) if names else newest_runs([str(s) for s in cfg.search])
+    runs = named_runs(names) if names else newest_runs([str(s) for s in cfg.search],
+                                                       bool(cfg.field))
+    if any(is_field_run(r) for r in runs):
+        return evaluate_field_runs(cfg, runs, out_dir)
     check_comparable(runs)
     by_label = group_runs(runs)
     for label, g in by_label.items():
@@ -632,6 +641,23 @@ def write_figures(cfg: DictConfig, out_dir: Path, groups: dict[str, list[ModelRe
     for key, fig in figs.items():
         atomic_write_bytes(out_dir / FIGURES[key], png_bytes(fig))
     return {key: FIGURES[key] for key in figs}
+
+
+def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict:
+    """Field runs: both nets and the field baselines over all grid points, the audit in time
+    and space, maps, a GIF, and (``point_run=DIR``) point vs field."""
+    from forecast.field_point import point_forecasts
+    from forecast.field_report import FieldRun, evaluate_fields
+
+    if not all(is_field_run(r) for r in runs):
+        raise RunError("runs: field runs and series runs cannot be compared in one report")
+    point = None
+    if cfg.point_run:
+        p = load_run(Path(str(cfg.point_run)))
+        point = point_forecasts(p.checkpoint, p.config["data"], str(cfg.point.name),
+                                float(cfg.point.lat), float(cfg.point.lon))
+    return evaluate_fields([FieldRun(r.path, r.config["data"]) for r in runs], out_dir, point,
+                           cfg.map_time, int(cfg.gif_lead), int(cfg.gif_hours))
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")

@@ -93,6 +93,15 @@ def is_field_checkpoint(hparams: dict) -> bool:
     return hparams.get("kind") == "field"
 
 
+def is_field_checkpoint_file(path: str | Path) -> bool:
+    """True for a readable checkpoint written by a field run (False for anything else)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not ours to judge: the series loader reports it
+        return False
+    return isinstance(ckpt, dict) and is_field_checkpoint(ckpt.get("hyper_parameters", {}))
+
+
 def load_field_checkpoint(path: str | Path, map_location: str = "cpu") -> FieldModule:
     """The trained field module in eval mode, from the checkpoint alone (weights only)."""
     path = Path(path)

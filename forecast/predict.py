@@ -488,6 +488,12 @@ def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
     if mode not in MODES:
         log.error("mode=%s is not a mode; use mode=forecast or mode=backtest", mode)
         return EXIT_NOTHING_RAN
+    from forecast.field_module import is_field_checkpoint_file, load_field_checkpoint
+
+    if is_field_checkpoint_file(checkpoint):  # NetCDF maps in, CF NetCDF forecasts out
+        from forecast.field_predict import run_fields
+
+        return run_fields(load_field_checkpoint(checkpoint, device), inputs, output_dir)
     try:
         model, _ = load_model(checkpoint, device)
     except CheckpointError as err:

@@ -31,6 +31,7 @@ def make_field(n: int = 24 * 6, ny: int = 6, nx: int = 7, seed: int = 0,
 
 
 def write_field(path: Path, ds: xr.Dataset | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     (ds if ds is not None else make_field()).to_netcdf(path)
     return path
 
