@@ -657,7 +657,8 @@ def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict
         point = point_forecasts(p.checkpoint, p.config["data"], str(cfg.point.name),
                                 float(cfg.point.lat), float(cfg.point.lon))
     return evaluate_fields([FieldRun(r.path, r.config["data"]) for r in runs], out_dir, point,
-                           cfg.map_time, int(cfg.gif_lead), int(cfg.gif_hours))
+                           cfg.map_time, int(cfg.gif_lead), int(cfg.gif_hours),
+                           Path(str(cfg.docs_dir)) if cfg.docs_dir else None)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")

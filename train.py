@@ -156,6 +156,7 @@ def train_field(cfg: DictConfig, out_dir: Path) -> dict:
         cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
         logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
         max_time=f"00:00:{int(cfg.field_minutes):02d}:{round(cfg.field_minutes % 1 * 60):02d}",
+        val_check_interval=1.0,  # a field validation pass costs several training steps
     )
     return fit_field(dm, model, trainer, checkpoint, out_dir, int(cfg.seed))
 

@@ -51,7 +51,7 @@ def maps_figure(dm: FieldDataModule, fc: dict[str, dict[str, FieldForecasts]],
                 leads: tuple[int, ...] = (1, 6)) -> bytes:
     """Rows: lead times; columns: truth, each forecast, each forecast's error (origin k).
     A causal model's teacher-forced maps equal its honest ones: it gets one column."""
-    panels = [(f"{n} {p.replace('_', '-')}", f[p].pred) for n, f in fc.items()
+    panels = [(f"{n}\n{p.replace('_', '-')}", f[p].pred) for n, f in fc.items()
               for p in (("honest",) if n in causal else ("teacher_forced", "honest"))]
     leads = tuple(h for h in leads if h <= truth.shape[1])
     cols = 1 + 2 * len(panels)
@@ -60,13 +60,13 @@ def maps_figure(dm: FieldDataModule, fc: dict[str, dict[str, FieldForecasts]],
     lo, hi = np.percentile(truth[k], [1, 99])
     for row, h in zip(axes, leads, strict=True):
         t = truth[k, h - 1]
-        im = _show(row[0], dm, t, f"truth, +{h} h", vmin=lo, vmax=hi, cmap="RdYlBu_r")
+        im = _show(row[0], dm, t, f"truth\n+{h} h", vmin=lo, vmax=hi, cmap="RdYlBu_r")
         for j, (name, pred) in enumerate(panels):
-            _show(row[1 + j], dm, pred[k, h - 1], f"{name}, +{h} h", vmin=lo, vmax=hi,
+            _show(row[1 + j], dm, pred[k, h - 1], f"{name} +{h} h", vmin=lo, vmax=hi,
                   cmap="RdYlBu_r")
             err = pred[k, h - 1] - t
             em = _show(row[1 + len(panels) + j], dm, err,
-                       f"error {name}\nMAE {np.abs(err).mean():.2f}", vmin=-3, vmax=3,
+                       f"error {name}, MAE {np.abs(err).mean():.2f}", vmin=-3, vmax=3,
                        cmap="coolwarm")
         fig.colorbar(im, ax=row[: 1 + len(panels)], shrink=0.8, label=dm.spec["units"])
         fig.colorbar(em, ax=row[1 + len(panels):], shrink=0.8, label=dm.spec["units"])

@@ -18,7 +18,7 @@ from forecast.field_data import FieldDataModule, field_inputs
 from forecast.field_eval import FieldForecasts, field_forecasts, field_scores
 from forecast.field_figures import write_field_figures
 from forecast.field_module import FieldModule, load_field_checkpoint
-from forecast.files import atomic_write_text, write_json
+from forecast.files import atomic_write_bytes, atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
 SEASON, LAGS = 24, 24
@@ -62,8 +62,10 @@ def audit(model: FieldModule, dm: FieldDataModule, origin: int) -> dict:
 
 
 def evaluate_fields(runs_in: list[FieldRun], out_dir: Path, point: dict | None = None,
-                    map_time: str | None = None, gif_lead: int = 3, gif_hours: int = 24) -> dict:
-    """Score the runs (same data) and the baselines; write report, metrics and figures."""
+                    map_time: str | None = None, gif_lead: int = 3, gif_hours: int = 24,
+                    docs_dir: Path | None = None) -> dict:
+    """Score the runs (same data) and the baselines; write report, metrics and figures
+    (also copied into ``docs_dir`` when given)."""
     runs = {}
     for run in runs_in:
         model = load_field_checkpoint(run.checkpoint)
@@ -100,7 +102,10 @@ def evaluate_fields(runs_in: list[FieldRun], out_dir: Path, point: dict | None =
     write_json(out_dir / "metrics.json", result)
     atomic_write_text(out_dir / "report.md", report_markdown(result))
     causal = {n for n, (_, m) in runs.items() if m.hparams.causal}
-    write_field_figures(out_dir, dm, fc, causal, truth, entries, map_time, gif_lead, gif_hours)
+    figures = write_field_figures(out_dir, dm, fc, causal, truth, entries, map_time, gif_lead,
+                                  gif_hours)
+    for path in figures if docs_dir is not None else []:
+        atomic_write_bytes(Path(docs_dir) / path.name, path.read_bytes())
     log.info("field report written to %s", out_dir)
     return result
 
