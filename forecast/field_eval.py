@@ -34,10 +34,17 @@ class FieldForecasts:
 
 
 def targets(field: Field, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """(N,) origins -> (N, H, Y, X) observed maps at t + 1 .. t + H."""
-    frames = field.frames(0, len(field))  # whole maps once; origins cover most of them
+    """(N,) origins -> (N, H, Y, X) observed maps at t + 1 .. t + H (reads only those)."""
+    a = int(origins.min()) + 1
+    frames = field.frames(a, int(origins.max()) + horizon + 1)
     steps = np.arange(1, horizon + 1)
-    return frames[origins[:, None] + steps[None, :]].astype(np.float64)
+    return frames[origins[:, None] + steps[None, :] - a].astype(np.float64)
+
+
+def last_frames(field: Field, origins: np.ndarray) -> np.ndarray:
+    """(N,) origins -> (N, Y, X) the maps at the origins (reads only those)."""
+    a = int(origins.min())
+    return field.frames(a, int(origins.max()) + 1)[origins - a].astype(np.float64)
 
 
 @torch.no_grad()

@@ -157,7 +157,7 @@ def report_markdown(r: dict) -> str:
     if "point_vs_field" in r:
         p = r["point_vs_field"]
         lines += ["", f"Point vs field at {p['point']} (grid point {p['lat']:.2f} N, "
-                  f"{p['lon']:.2f} E), {p['origins']} origins, honest MAE:", "",
+                  f"{p['lon']:+.2f} E), {p['origins']} origins, honest MAE:", "",
                   "| model | MAE | " + " | ".join(f"+{k}" for k in range(1, h + 1)) + " |",
                   "| --- " * (h + 2) + "|"]
         for name, e in p.items():

@@ -15,9 +15,8 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from forecast.field_baselines import persistence
 from forecast.field_data import FieldDataModule
-from forecast.field_eval import FieldForecasts, field_forecasts, field_scores
+from forecast.field_eval import FieldForecasts, field_forecasts, field_scores, last_frames
 from forecast.field_module import FieldModule, load_field_checkpoint
 from forecast.files import write_json
 
@@ -29,8 +28,8 @@ def score_test(model: FieldModule, dm: FieldDataModule) -> dict:
     o = dm.origins["test"]
     tf = field_forecasts(model, dm.field, dm.spec, o, "teacher_forced", dm.span)
     hon = field_forecasts(model, dm.field, dm.spec, o, "honest")
-    pers = FieldForecasts(o, persistence(dm.field.frames(0, len(dm.field)), o, dm.horizon),
-                          hon.target)
+    pers = FieldForecasts(o, np.repeat(last_frames(dm.field, o)[:, None], dm.horizon, axis=1),
+                          hon.target)  # persistence
     return {
         "teacher_forced": field_scores(tf, pers), "honest": field_scores(hon, pers),
         "persistence": field_scores(pers),
