@@ -21,7 +21,8 @@ ENTRY_KEYS = ("teacher_forced_mae", "honest_mae", "honest_rmse", "mae_by_horizon
 PNGS = ("forecast_week.png", "mae_by_horizon.png", "teacher_forced_vs_honest.png",
         "receptive_field.png")
 # the tiny data: horizon 6, ridge on one day of lags so that the short series suffices
-SMALL = ["baselines.ridge.lags=24", "audit_rows=24", "audit_batch=2", "figure_lead=3"]
+SMALL = ["baselines.ridge.lags=24", "baselines.gradient_boosting.max_iter=10", "audit_rows=24",
+         "audit_batch=2", "figure_lead=3"]
 
 
 def compose_evaluate(overrides: list[str]) -> DictConfig:
@@ -64,7 +65,8 @@ def evaluated(runs, tmp_path_factory) -> tuple[Path, dict, Path]:
 def test_report_metrics_and_figures_are_written(evaluated):
     out, entries, docs = evaluated
     on_disk = json.loads((out / "metrics.json").read_text())
-    assert set(on_disk) == {"causal", "standard", "persistence", "seasonal_naive", "ridge"}
+    assert set(on_disk) == {"causal", "standard", "persistence", "seasonal_naive", "ridge",
+                            "gradient_boosting"}
     for name, entry in on_disk.items():
         for key in ENTRY_KEYS:
             assert key in entry, (name, key)
