@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from forecast.baselines import Persistence
+from forecast.baselines import Baseline, Persistence
 from forecast.data import ForecastDataModule
 from forecast.evaluation.protocols import Forecasts, collect, forecast_origins, station_scores
 from forecast.features import DataSpec, SeriesArrays, series_arrays
@@ -33,15 +32,6 @@ ONE = pd.Timedelta(1, "ns")
 
 class SelectionError(ValueError):
     """Folds that do not fit the selection period, or a fold that would read the test split."""
-
-
-class Baseline(Protocol):
-    history: int
-
-    def fit(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> Baseline: ...
-
-    def predict(self, arrays: list[SeriesArrays],
-                origins: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 @dataclass(frozen=True)
