@@ -45,10 +45,10 @@ def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
     """Train and score every variant and baseline on every fold; write the table."""
     out_dir = Path(out_dir)
     common = [str(o) for o in cfg.train_overrides]
-    variants = {str(k): [str(o) for o in v] for k, v in cfg.variants.items()}
-    if not variants:
-        raise SelectionError("variants: none given; name a variants file (variants=default) "
-                             "or give them inline")
+    variants = {str(k): [str(o) for o in v] for k, v in (cfg.get("variants") or {}).items()}
+    if not variants and not cfg.baselines:
+        raise SelectionError("nothing to compare: no variants (variants=default) and no "
+                             "baselines")
     base = training_config(common)
     dm: ForecastDataModule = instantiate(base.data, _convert_="all")
     dm.load()
