@@ -16,6 +16,9 @@ from forecast.evaluation.selection import SelectionError, check_before, rolling_
 from forecast.features import SeriesArrays
 
 DAY = pd.Timedelta(days=1)
+# gradient boosting cut to two fitted steps of five trees: seconds, not minutes
+SMALL_GBR = ["baselines.gradient_boosting.max_models=2", "baselines.gradient_boosting.max_iter=5",
+             "baselines.gradient_boosting.lags=[0,1,23]"]
 
 
 def test_folds_move_forward_and_end_with_the_selection_period():
@@ -45,7 +48,7 @@ def run(tmp_path, name: str, csv) -> dict:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="select", overrides=[
             "folds=2", "fold_length=3D", "stop_length=3D", "baselines.ridge.lags=24",
-            "baselines.ridge.covariate_lags=3", "baselines.gradient_boosting.max_iter=10"])
+            "baselines.ridge.covariate_lags=3", *SMALL_GBR])
         cfg.train_overrides = [*TINY, *csv_overrides(csv)]
         return selection.run_selection(cfg, tmp_path / name)
 

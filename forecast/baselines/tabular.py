@@ -155,11 +155,12 @@ class GradientBoosting(DirectRegressor):
 
     name = "gradient_boosting"
 
-    def __init__(self, horizon: int = 24, lags: int | Sequence[int] = (0, 1, 2, 3, 5, 11, 23),
-                 covariate_lags: int | Sequence[int] = (0, 1, 2, 5),
+    def __init__(self, horizon: int = 24,
+                 lags: int | Sequence[int] = (0, 1, 2, 3, 5, 11, 23, 47, 71, 167),
+                 covariate_lags: int | Sequence[int] = (0, 1),
                  calendar: Sequence[str] = ("day", "week", "year"), max_models: int = 24,
-                 max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
-                 min_samples_leaf: int = 40, l2_regularization: float = 0.0,
+                 max_iter: int = 100, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
+                 min_samples_leaf: int = 200, l2_regularization: float = 0.0,
                  random_state: int = 0) -> None:
         super().__init__(horizon, lags, covariate_lags, calendar)
         self.max_models, self.max_iter, self.learning_rate = max_models, max_iter, learning_rate
