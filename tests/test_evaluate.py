@@ -94,6 +94,11 @@ def test_report_metrics_and_figures_are_written(evaluated):
         assert f"]({png})" in report
     assert f"{on_disk['standard']['inflation']:.1f}x" in report
     assert f"{on_disk['causal']['honest_mae']:.2f}" in report
+    # the strongest baseline is named by its validation score, never the test score
+    val = {k: e["val_honest_mae"] for k, e in on_disk.items() if e["kind"] == "baseline"}
+    best = min(val, key=val.get)
+    assert f"The strongest baseline, chosen on validation, is {best}" in report
+    assert all(e["n_targets"] > 0 for e in on_disk.values())
 
 
 def test_causal_protocols_agree_standard_does_not(evaluated):

@@ -25,6 +25,7 @@ from forecast.baselines import Baseline, Persistence
 from forecast.data import ForecastDataModule
 from forecast.evaluation.protocols import Forecasts, collect, forecast_origins, station_scores
 from forecast.features import DataSpec, SeriesArrays, series_arrays
+from forecast.module import load_checkpoint
 
 log = logging.getLogger(__name__)
 ONE = pd.Timedelta(1, "ns")
@@ -122,8 +123,6 @@ def score_fold(fold: Fold, dm: ForecastDataModule, checkpoints: dict[tuple[str, 
                guard_end: pd.Timestamp, batch_size: int = 256) -> list[Score]:
     """Honest scores of every trained model and every baseline on the fold's scored block,
     all on the same origins and targets."""
-    from forecast.module import load_checkpoint  # torch only when models are scored
-
     spec = dm.load()
     if dm.splits["test"][1] > guard_end:
         raise SelectionError(f"fold {fold.index}: its scored block ends {dm.splits['test'][1]}, "
