@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.baselines import Persistence
+from forecast.cli import one_line_errors, take_verbose_flag
 from forecast.data import ForecastDataModule
 from forecast.evaluation import collect, forecast_origins, station_scores
 from forecast.files import atomic_write_text, write_json
@@ -163,8 +164,10 @@ def train_field(cfg: DictConfig, out_dir: Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg, HydraConfig.get().runtime.output_dir)
+    with one_line_errors(log):  # one line per error; the traceback in train.log (--verbose)
+        train(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
+    take_verbose_flag()
     main()

@@ -1,33 +1,38 @@
-"""Batch forecasting throughput: ``forecast.predict.forecast_files`` against a loop that runs
-the model on one window at a time, in the same run, on the same files and model.
+"""Batch forecasting: throughput against a one-window-at-a-time loop measured in the same run,
+and peak memory for a 1,000-file batch and a one-million-row backtest.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_predict.py [--files 1000] [--hours 336]
-        [--loop-files 100] [--checkpoint PATH] [--threads 1]
+        [--loop-files 100] [--backtest-files 100] [--backtest-rows 1000000]
+        [--checkpoint PATH] [--threads 1] [--profile DIR]
 
 What it does:
 
-- writes ``--files`` CSV files of ``--hours`` hourly rows each (two weeks by default) in a
-  temporary folder, with the NYC weather columns (``time_hour``, ``origin``, ``temp`` and
-  seven covariates, with the NYC bounds);
+- writes ``--files`` CSV files of ``--hours`` hourly rows each (two weeks by default) with the
+  NYC weather columns (``time_hour``, ``origin``, ``temp`` and seven covariates);
 - builds the default-size causal model (``ForecastModule`` defaults: 32 channels, kernel 3,
-  dilations 1..64, R = 255, H = 24) with a data spec fitted on one of those files, or loads
-  ``--checkpoint`` (whose data spec must match those columns). Weights do not change the
-  timing, so an untrained default-size model is a fair stand-in;
-- ``mode=forecast`` (one origin per file, the next 24 hours) and ``mode=backtest`` (every
-  origin with R - 1 steps before it and H after: 336 - 254 - 24 = 58 per file), each:
-  batched through ``forecast_files`` over all files, and one window at a time
-  (read, validate, one ``model(x[None])`` per origin, write) over the first
-  ``--loop-files`` files, all outputs written atomically in both;
-- prints files/s, forecasts/s (one forecast = one origin's H values), the speed-up, and the
-  peak resident memory of the process (``resource.getrusage``).
+  dilations 1..64, R = 255, H = 24; seeded) with a data spec fitted on one of those files,
+  or loads ``--checkpoint``;
+- ``mode=forecast`` (one window per file, the next 24 hours): ``forecast_files`` over all
+  files, then, in the same run, a loop over the first ``--loop-files`` that reads, validates,
+  runs ``model(x[None])`` on one window and writes each file; prints files/s of both and
+  their ratio. ``mode=backtest`` the same over ``--backtest-files`` (forecasts/s);
+- peak memory, each in a fresh process so that one does not inherit the other's peak:
+  the ``--files`` batch in forecast mode, and a backtest of one file of ``--backtest-rows``
+  hourly rows (every origin, 24 values each, streamed to disk); it prints the resident
+  memory after loading (interpreter, torch, the model) and the peak, and their difference;
+- ``--profile DIR``: writes a cProfile of the batched forecast-mode run to DIR.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
+import pstats
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,36 +57,47 @@ BOUNDS = {"temp": (-60.0, 130.0), "dewp": (-80.0, 100.0), "humid": (0.0, 100.0),
           "precip": (0.0, 10.0), "visib": (0.0, 100.0)}
 
 
+def station(k: int, hours: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``hours`` hourly NYC-like rows of one station."""
+    t = pd.date_range("2013-01-01", periods=hours, freq="h", tz="UTC") + pd.Timedelta(
+        hours=int(rng.integers(0, 8000)))
+    hour = np.arange(hours)
+    day = np.sin(2 * np.pi * hour / 24 + rng.uniform(0, 6))
+    year = np.sin(2 * np.pi * hour / (24 * 365.25) + rng.uniform(0, 6))
+    temp = 50 + 10 * day + 15 * year + rng.normal(0, 1.5, hours)  # bounded, however long
+    return pd.DataFrame({
+        "origin": f"S{k:04d}", "time_hour": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "temp": temp.round(2), "dewp": (temp - 10 + rng.normal(0, 2, hours)).round(2),
+        "humid": rng.uniform(30, 95, hours).round(2),
+        "pressure": (1015 + 5 * np.sin(hour / 500)).round(1),
+        "wind_speed": rng.gamma(2, 5, hours).round(2),
+        "wind_dir": rng.uniform(0, 360, hours).round(0),
+        "precip": np.where(rng.random(hours) < 0.05, rng.uniform(0, 0.5, hours), 0).round(2),
+        "visib": rng.uniform(2, 10, hours).round(1),
+    })
+
+
 def make_files(folder: Path, n_files: int, hours: int, seed: int = 0) -> list[Path]:
-    """``n_files`` CSVs of ``hours`` hourly NYC-like rows each."""
+    """``n_files`` CSVs of ``hours`` hourly rows each."""
     rng = np.random.default_rng(seed)
     paths = []
     for k in range(n_files):
-        t = pd.date_range("2013-01-01", periods=hours, freq="h", tz="UTC") + pd.Timedelta(
-            hours=int(rng.integers(0, 8000)))
-        day = np.sin(2 * np.pi * np.arange(hours) / 24 + rng.uniform(0, 6))
-        temp = 50 + 10 * day + np.cumsum(rng.normal(0, 0.4, hours))
-        df = pd.DataFrame({
-            "origin": f"S{k:04d}", "time_hour": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "temp": temp.round(2), "dewp": (temp - 10 + rng.normal(0, 2, hours)).round(2),
-            "humid": rng.uniform(30, 95, hours).round(2),
-            "pressure": (1015 + np.cumsum(rng.normal(0, 0.3, hours))).round(1),
-            "wind_speed": rng.gamma(2, 5, hours).round(2),
-            "wind_dir": rng.uniform(0, 360, hours).round(0),
-            "precip": np.where(rng.random(hours) < 0.05, rng.uniform(0, 0.5, hours), 0).round(2),
-            "visib": rng.uniform(2, 10, hours).round(1),
-        })
         paths.append(folder / f"station_{k:04d}.csv")
-        df.to_csv(paths[-1], index=False)
+        station(k, hours, rng).to_csv(paths[-1], index=False)
     return paths
 
 
 def default_model(path: Path) -> ForecastModule:
-    """The default-size causal model with a data spec fitted on one generated file."""
+    """The default-size causal model (seeded) with a data spec fitted on one generated file."""
     frame = read_frame(path, FrameSpec("time_hour", "temp", COVARIATES, "origin", "1h",
                                        bounds=BOUNDS))
     spec = fit_spec(frame, frame.data["timestamp"].max())
+    torch.manual_seed(0)
     return ForecastModule(n_features=spec.n_features, data_spec=spec.to_dict()).eval()
+
+
+def get_model(args: argparse.Namespace, sample: Path) -> ForecastModule:
+    return load_model(args.checkpoint)[0] if args.checkpoint else default_model(sample)
 
 
 def one_window_loop(model: ForecastModule, paths: list[Path], out: Path, mode: str) -> int:
@@ -110,8 +126,78 @@ def one_window_loop(model: ForecastModule, paths: list[Path], out: Path, mode: s
     return n
 
 
-def peak_rss_mb() -> float:
+def rss_mb() -> float:
+    """Peak resident memory of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return rss_mb()
+
+
+def child(args: argparse.Namespace) -> None:
+    """Peak memory of one job in this fresh process; prints a JSON line."""
+    paths = sorted(Path(args.child_inputs).glob("*.csv"))
+    model = get_model(args, Path(args.sample))
+    torch.set_num_threads(args.threads)
+    base = current_rss_mb()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        res = forecast_files(model, paths, Path(args.child_out), mode=args.child)
+    seconds = time.perf_counter() - t0
+    if not all(r.ok for r in res):
+        raise SystemExit(f"failed: {[r.reason for r in res if not r.ok][:3]}")
+    print(json.dumps({"files": len(paths), "forecasts": sum(r.forecasts for r in res),
+                      "seconds": seconds, "rss_loaded_mb": base, "rss_peak_mb": rss_mb()}))
+
+
+def measure_memory(args: argparse.Namespace, inputs: Path, out: Path, mode: str,
+                   sample: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, "--child-inputs", str(inputs),
+           "--child-out", str(out), "--sample", str(sample), "--threads", str(args.threads)]
+    if args.checkpoint:
+        cmd += ["--checkpoint", str(args.checkpoint)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def throughput(model: ForecastModule, paths: list[Path], loop_paths: list[Path], tmp: Path,
+               mode: str, profile: Path | None = None) -> None:
+    with torch.inference_mode():
+        prof = cProfile.Profile() if profile else None
+        t0 = time.perf_counter()
+        if prof:
+            prof.enable()
+        res = forecast_files(model, paths, tmp / f"batched_{mode}", mode=mode)
+        if prof:
+            prof.disable()
+        tb = time.perf_counter() - t0
+        if not all(r.ok for r in res):
+            raise SystemExit(f"failed: {[r.reason for r in res if not r.ok][:3]}")
+        nb = sum(r.forecasts for r in res)
+        (tmp / f"loop_{mode}").mkdir()
+        t0 = time.perf_counter()
+        nl = one_window_loop(model, loop_paths, tmp / f"loop_{mode}", mode)
+        tl = time.perf_counter() - t0
+    print(f"{mode:9} {'batched':18} {len(paths):6d} {tb:8.2f} {len(paths) / tb:8.1f} "
+          f"{nb:9d} {nb / tb:11.1f}")
+    print(f"{mode:9} {'one window a time':18} {len(loop_paths):6d} {tl:8.2f} "
+          f"{len(loop_paths) / tl:8.1f} {nl:9d} {nl / tl:11.1f}")
+    print(f"{mode:9} ratio (batched / one window at a time): {(nb / tb) / (nl / tl):.1f}x")
+    a = pd.read_csv(tmp / f"batched_{mode}" / output_name(loop_paths[0]))
+    b = pd.read_csv(tmp / f"loop_{mode}" / output_name(loop_paths[0]))
+    diff = np.abs(a["forecast"].to_numpy() - b["forecast"].to_numpy()).max()
+    print(f"{mode:9} max |batched - one window| on {loop_paths[0].name}: {diff:.2e}")
+    if prof:
+        profile.mkdir(parents=True, exist_ok=True)
+        prof.dump_stats(str(profile / f"{mode}.prof"))
+        with open(profile / f"{mode}.txt", "w") as f:
+            pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(40)
+        print(f"{mode:9} profile: {profile / (mode + '.txt')}")
 
 
 def main() -> None:
@@ -119,10 +205,20 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--hours", type=int, default=24 * 14)
     ap.add_argument("--loop-files", type=int, default=100)
+    ap.add_argument("--backtest-files", type=int, default=100)
+    ap.add_argument("--backtest-rows", type=int, default=1_000_000)
     ap.add_argument("--checkpoint", type=Path)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--profile", type=Path)
+    ap.add_argument("--child", choices=["forecast", "backtest"], help=argparse.SUPPRESS)
+    ap.add_argument("--child-inputs", help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", help=argparse.SUPPRESS)
+    ap.add_argument("--sample", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.child:
+        child(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
@@ -130,44 +226,40 @@ def main() -> None:
         paths = make_files(tmp / "in", args.files, args.hours)
         print(f"generated {len(paths)} files x {args.hours} hourly rows "
               f"in {time.perf_counter() - t0:.1f} s")
-        model = load_model(args.checkpoint)[0] if args.checkpoint else default_model(paths[0])
+        model = get_model(args, paths[0])
         n_params = sum(p.numel() for p in model.parameters())
         print(f"model: {'checkpoint ' + str(args.checkpoint) if args.checkpoint else 'default'}"
               f" causal={model.hparams.causal} R={model.receptive_field} "
-              f"H={model.hparams.horizon} params={n_params} threads={args.threads}")
-        print(f"peak RSS before forecasting: {peak_rss_mb():.0f} MB")
+              f"H={model.hparams.horizon} params={n_params} threads={args.threads} "
+              f"forecast_last={hasattr(model, 'forecast_last')}")
         with torch.inference_mode():  # warm up, so neither way pays first-call costs
-            warm = tmp / "warm"
-            warm.mkdir()
-            forecast_files(model, paths[:8], warm, mode="forecast")
-            one_window_loop(model, paths[:8], warm, "forecast")
-        loop_paths = paths[: args.loop_files]
+            (tmp / "warm").mkdir()
+            forecast_files(model, paths[:8], tmp / "warm", mode="forecast")
+            one_window_loop(model, paths[:8], tmp / "warm", "forecast")
         print(f"{'mode':9} {'way':18} {'files':>6} {'seconds':>8} {'files/s':>8} "
               f"{'forecasts':>9} {'forecasts/s':>11}")
-        for mode in ("forecast", "backtest"):
-            with torch.inference_mode():
-                t0 = time.perf_counter()
-                res = forecast_files(model, paths, tmp / f"batched_{mode}", mode=mode)
-                tb = time.perf_counter() - t0
-                if not all(r.ok for r in res):
-                    raise SystemExit(f"failed: {[r.reason for r in res if not r.ok][:3]}")
-                nb = sum(r.forecasts for r in res)
-                (tmp / f"loop_{mode}").mkdir()
-                t0 = time.perf_counter()
-                nl = one_window_loop(model, loop_paths, tmp / f"loop_{mode}", mode)
-                tl = time.perf_counter() - t0
-            print(f"{mode:9} {'batched':18} {len(paths):6d} {tb:8.2f} {len(paths) / tb:8.1f} "
-                  f"{nb:9d} {nb / tb:11.1f}")
-            print(f"{mode:9} {'one window a time':18} {len(loop_paths):6d} {tl:8.2f} "
-                  f"{len(loop_paths) / tl:8.1f} {nl:9d} {nl / tl:11.1f}")
-            print(f"{mode:9} speed-up (forecasts/s, batched / one window at a time): "
-                  f"{(nb / tb) / (nl / tl):.1f}x")
-            # the two ways agree on the files both forecast
-            a = pd.read_csv(tmp / f"batched_{mode}" / output_name(loop_paths[0]))
-            b = pd.read_csv(tmp / f"loop_{mode}" / output_name(loop_paths[0]))
-            diff = np.abs(a["forecast"].to_numpy() - b["forecast"].to_numpy()).max()
-            print(f"{mode:9} max |batched - one window| on {loop_paths[0].name}: {diff:.2e}")
-        print(f"peak RSS of the process: {peak_rss_mb():.0f} MB")
+        throughput(model, paths, paths[: args.loop_files], tmp, "forecast", args.profile)
+        if args.backtest_files:
+            bt = paths[: args.backtest_files]
+            throughput(model, bt, bt[: max(1, args.backtest_files // 10)], tmp, "backtest")
+        m = measure_memory(args, tmp / "in", tmp / "mem_batch", "forecast", paths[0])
+        print(f"memory, forecast batch of {m['files']} files: {m['rss_loaded_mb']:.0f} MB "
+              f"resident after loading, peak {m['rss_peak_mb']:.0f} MB: +"
+              f"{m['rss_peak_mb'] - m['rss_loaded_mb']:.0f} MB ({m['seconds']:.1f} s)")
+        if args.backtest_rows:
+            (tmp / "big").mkdir()
+            t0 = time.perf_counter()
+            station(0, args.backtest_rows, np.random.default_rng(1)).to_csv(
+                tmp / "big" / "big.csv", index=False)
+            mb = (tmp / "big" / "big.csv").stat().st_size / 2**20
+            print(f"generated one file of {args.backtest_rows} rows ({mb:.0f} MB) in "
+                  f"{time.perf_counter() - t0:.1f} s")
+            m = measure_memory(args, tmp / "big", tmp / "mem_big", "backtest", paths[0])
+            out_mb = (tmp / "mem_big" / "big.forecast.csv").stat().st_size / 2**20
+            print(f"memory, backtest of {args.backtest_rows} rows ({m['forecasts']} origins, "
+                  f"{out_mb:.0f} MB written): {m['rss_loaded_mb']:.0f} MB resident after "
+                  f"loading, peak {m['rss_peak_mb']:.0f} MB: +"
+                  f"{m['rss_peak_mb'] - m['rss_loaded_mb']:.0f} MB ({m['seconds']:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -140,9 +140,9 @@ class SeriesArrays:
         return len(self.times)
 
 
-def calendar_features(times: pd.DatetimeIndex, names: list[str]) -> np.ndarray:
-    """(T,) timestamps -> (T, 2 * len(names)) sin/cos of each cycle's phase."""
-    secs = times.asi8 / 1e9
+def calendar_features(times: pd.DatetimeIndex | np.ndarray, names: list[str]) -> np.ndarray:
+    """(T,) timestamps (or int64 ns) -> (T, 2 * len(names)) sin/cos of each cycle's phase."""
+    secs = np.asarray(getattr(times, "asi8", times)) / 1e9
     cols = []
     for name in names:
         phase = 2 * np.pi * (secs % PERIODS[name]) / PERIODS[name]
@@ -154,8 +154,8 @@ def series_arrays(frame: Frame, spec: DataSpec) -> list[SeriesArrays]:
     """Scaled feature arrays per series: values, missing indicators, calendar."""
     out = []
     mean, std = np.asarray(spec.mean), np.asarray(spec.std)
-    for name, part in frame.data.groupby("series", sort=False):
-        raw = part[spec.value_columns].to_numpy(float)
+    for name, part in frame.series_parts():
+        raw = np.stack([part[c] for c in spec.value_columns], axis=1).astype(float)
         cols = []
         for j, col in enumerate(spec.value_columns):
             if col in spec.angular:
@@ -164,16 +164,16 @@ def series_arrays(frame: Frame, spec: DataSpec) -> list[SeriesArrays]:
             else:
                 cols.append((raw[:, j] - mean[j]) / std[j])
         values = np.stack(cols, axis=1)
-        missing = part[[c + MISSING_SUFFIX for c in spec.value_columns]].to_numpy(float)
+        missing = np.stack([part[c + MISSING_SUFFIX] for c in spec.value_columns], axis=1)
         target = np.where(missing[:, 0] > 0, np.nan, values[:, 0])  # the target is column 0
-        times = pd.DatetimeIndex(part["timestamp"])
         x = np.concatenate(
             # a value still NaN starts its segment with a gap: impute the train mean (0)
-            [np.nan_to_num(values, nan=0.0), missing, calendar_features(times, spec.calendar)],
+            [np.nan_to_num(values, nan=0.0), missing,
+             calendar_features(part["timestamp"], spec.calendar)],
             axis=1,
         )
         out.append(SeriesArrays(
-            name=str(name), times=times.asi8.copy(), x=x.astype(np.float32),
-            y=target.astype(np.float32), segment=part["segment"].to_numpy(np.int64),
+            name=str(name), times=part["timestamp"].astype(np.int64), x=x.astype(np.float32),
+            y=target.astype(np.float32), segment=part["segment"].astype(np.int64),
         ))
     return out

@@ -1,37 +1,110 @@
-"""Atomic file writes: a temporary file in the same folder, then ``os.replace``."""
+"""Atomic file writes: a temporary file in the same folder, then ``os.replace``.
+
+Temporary files are named ``.<name>.cf-tmp-<pid>`` so that a later run can tell a stale
+one (its process is gone, e.g. after ``kill -9``) from one being written right now, and
+remove it with :func:`sweep_stale`.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+log = logging.getLogger(__name__)
+
+TMP_MARK = ".cf-tmp-"
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.cf-tmp-(?P<pid>\d+)$")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def temp_path(path: Path) -> Path:
+    """The temporary name of ``path`` for this process: ``.<name>.cf-tmp-<pid>``."""
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale(folder: str | Path) -> list[Path]:
+    """Remove temporary files left in ``folder`` by processes that no longer run."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TMP_NAME.match(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    if removed:
+        log.info("%s: removed %d stale temporary files of interrupted runs", folder, len(removed))
+    return removed
+
+
+def sync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries (the renames into it) to disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w", fsync: bool = True,
+                newline: str | None = "") -> Iterator[IO]:
+    """A file to write ``path`` through: renamed into place when the block ends without an
+    error, removed otherwise. ``fsync=False`` leaves flushing to the OS (a killed process
+    still leaves the old or the whole new file; a power cut may not: see :func:`sync_dir`)."""
+    path = Path(path)
+    tmp = temp_path(path)
+    binary = "b" in mode
+    # 0o666 less the umask: the mode of any new file (mkstemp would make it 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    f = os.fdopen(fd, mode, **({} if binary else {"encoding": "utf-8", "newline": newline}))
+    try:
+        with f:
+            yield f
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> Path:
     """Write ``data`` so that ``path`` holds either its old content or all of the new."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=fsync) as f:
+        f.write(data)
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode(), fsync=fsync)
 
 
 def write_json(path: str | Path, obj: object) -> Path:
@@ -39,17 +112,15 @@ def write_json(path: str | Path, obj: object) -> Path:
 
 
 def atomic_write_with(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Let ``write(tmp)`` create a temporary file beside ``path``, then rename it into place
-    (for writers that need a file name, such as NetCDF)."""
+    """Let ``write(tmp)`` create the temporary file beside ``path``, then rename it into
+    place (for writers that need a file name, such as NetCDF)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_path(path)
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import forecast.frame as frame_pkg
 from forecast.features import calendar_for
-from forecast.frame import DataError, FrameSpec, read_frame
+from forecast.frame import DataError, FrameSpec, ReadLimits, read_frame
 
 SPEC = FrameSpec(time_column="time", target="temp", covariates=("hum",))
 
@@ -225,3 +228,114 @@ def test_arbitrary_tables_raise_only_data_error(tmp_path, text, series):
     lambda t: t.encode("utf-8", "surrogatepass"))))
 def test_arbitrary_bytes_raise_only_data_error(tmp_path, data):
     _only_data_errors(tmp_path, data, SPEC)
+
+
+# ---------------------------------------------------------------- encodings, stamps, layout
+
+
+def test_quoted_newlines_and_blank_lines_keep_line_numbers(tmp_path):
+    text = ('time,temp,hum,note\n2020-01-01T00:00Z,1,2,"two\nlines"\n\n'
+            '2020-01-01T01:00Z,1,2,x\n2020-01-01T02:00Z,abc,2,y\n')
+    with pytest.raises(DataError, match=r"column 'temp', row 3 \(line 6\): value 'abc'"):
+        read_frame(write(tmp_path, text), SPEC)
+    plain = "time,temp,hum\n2020-01-01T00:00Z,1,2\n\n\n2020-01-01T01:00Z,abc,2\n"
+    with pytest.raises(DataError, match=r"row 2 \(line 5\): value 'abc'"):
+        read_frame(write(tmp_path, plain), SPEC)
+
+
+def test_utf16_is_decoded_with_a_bom_and_named_without(tmp_path):
+    frame = read_frame(write(tmp_path, hourly().encode("utf-16")), SPEC)  # BOM + UTF-16 LE
+    assert list(frame.data["temp"]) == [10, 11, 12, 13, 14, 15]
+    with pytest.raises(DataError, match=r"UTF-16 text without a byte-order mark.*UTF-8"):
+        read_frame(write(tmp_path, hourly().encode("utf-16-le")), SPEC)
+
+
+def test_epoch_milliseconds_read_and_compact_stamps_named(tmp_path):
+    ms = "time,temp,hum\n" + "".join(f"{1577836800000 + i * 3600000},1,2\n" for i in range(3))
+    frame = read_frame(write(tmp_path, ms), SPEC)
+    assert frame.data["timestamp"].iloc[0] == pd.Timestamp("2020-01-01", tz="UTC")
+    assert frame.freq == pd.Timedelta("1h")
+    compact = "time,temp,hum\n2013010100,1,2\n2013010101,1,2\n2013010102,1,2\n"
+    with pytest.raises(DataError, match=r"'2013010100' read as compact YYYYMMDDHH.*"
+                                        r"data\.time_format='%Y%m%d%H'"):
+        read_frame(write(tmp_path, compact), SPEC)
+    spec = FrameSpec("time", "temp", ("hum",), time_format="%Y%m%d%H")
+    assert read_frame(write(tmp_path, compact), spec).freq == pd.Timedelta("1h")
+
+
+@pytest.mark.parametrize("stamp", ["9999-01-01T00:00:00Z", "1500-06-01 00:00", "99999999999"])
+def test_timestamps_outside_the_representable_range_are_one_line(tmp_path, stamp):
+    text = f"time,temp,hum\n{stamp},1,2\n{stamp},1,2\n"
+    with pytest.raises(DataError, match=rf"row 1 \(line 2\): timestamp '{stamp}' is outside the "
+                                        r"range that can be represented \(1677-09-21"):
+        read_frame(write(tmp_path, text), SPEC)
+
+
+def test_only_regular_files_are_opened_and_limits_hold(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)  # opening it for reading the usual way would block forever
+    with pytest.raises(DataError, match=r"pipe\.csv: is a named pipe, not a CSV file"):
+        read_frame(fifo, SPEC)
+    with pytest.raises(DataError, match=r"/dev/null: is a device"):
+        read_frame("/dev/null", SPEC)
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match=r"loop\.csv: a symbolic link that loops"):
+        read_frame(loop, SPEC)
+    bomb = write(tmp_path, gzip.compress(hourly(3).encode() + b"\n" * 3_000_000), "b.csv.gz")
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(DataError, match=r"decompresses to more than 1,048,576 bytes.*max_file_mb"):
+        read_frame(bomb, SPEC, limits=ReadLimits(max_bytes=2**20))
+    with pytest.raises(DataError, match=r"more than 5 data rows, the per-file limit.*max_rows"):
+        read_frame(write(tmp_path, hourly(6)), SPEC, limits=ReadLimits(max_rows=5))
+
+
+def test_an_empty_series_is_named_not_lost(tmp_path):
+    text = ("id,time,temp,hum\n" + "".join(f"A,2020-01-01T0{i}:00Z,{i},2\n" for i in range(4))
+            + "".join(f"B,2020-01-01T0{i}:00Z,,2\n" for i in range(4)))
+    frame = read_frame(write(tmp_path, text), FrameSpec("time", "temp", ("hum",), "id"))
+    assert frame.series_names == ["A"]
+    assert frame.dropped == {"B": f"{tmp_path / 'f.csv'}: column 'temp', series 'B': no value "
+                                  "in any of its 4 rows (all empty or outside the bounds); "
+                                  "nothing to forecast from"}
+
+
+# ---------------------------------------------------------------- the fast path agrees
+
+PLAIN_CELLS = st.one_of(st.integers(-10**6, 10**6).map(str),
+                        st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.6f}"),
+                        st.sampled_from(["", "NA", "1e3", " 2", "-0", "+5", ".5", "5."]))
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(2, 30), ids=st.sampled_from([None, ("A",), ("A", "BB")]),
+       cells=st.lists(PLAIN_CELLS, min_size=60, max_size=60), shuffle=st.booleans())
+def test_fast_path_reads_exactly_what_the_general_reader_reads(tmp_path, n, ids, cells, shuffle):
+    rows = []
+    for k, name in enumerate(ids or ("",)):
+        for i in range(n):
+            stamp = pd.Timestamp("2020-01-01", tz="UTC") + pd.Timedelta(hours=i)
+            rows.append(([name] if ids else []) + [f"{stamp:%Y-%m-%dT%H:%M:%SZ}",
+                                                   cells[(2 * i + k) % 60], cells[(i + 7) % 60]])
+    if shuffle:
+        rows = rows[::-1]
+    head = (["id"] if ids else []) + ["time", "temp", "hum"]
+    path = write(tmp_path, "\n".join(",".join(r) for r in [head, *rows]) + "\n")
+    spec = FrameSpec("time", "temp", ("hum",), "id" if ids else None, max_gap=3)
+
+    def read(fast: bool) -> object:
+        try:
+            if fast:
+                return read_frame(path, spec)
+            with patch.object(frame_pkg, "read_plain", lambda *a, **k: None):
+                return read_frame(path, spec)
+        except DataError as err:
+            return str(err)
+
+    a, b = read(True), read(False)
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b
+    else:
+        pd.testing.assert_frame_equal(a.data, b.data)
+        assert a.repairs.to_dict() == b.repairs.to_dict() and a.dropped == b.dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from forecast import predict
 from forecast.features import DataSpec, series_arrays
 from forecast.frame import read_frame
 from forecast.module import CheckpointError, ForecastModule, load_checkpoint
-from forecast.predict import forecast_files, run
+from forecast.predict import forecast_files, run, runner
+from forecast.predict.batching import Unit, forecast_units
+from forecast.predict.outputs import ForecastWriter
 
 ROOT = Path(train.__file__).resolve().parent
 H, R = 6, 15  # the tiny model's horizon and receptive field
@@ -89,7 +92,7 @@ def test_batches_across_files_equal_one_file_at_a_time(tmp_path, model):
         pd.testing.assert_frame_equal(a, b)
 
 
-def test_backtest_actuals_metrics_and_dense_equals_honest(tmp_path, model, monkeypatch):
+def test_backtest_actuals_metrics_and_dense_equals_honest(tmp_path, model):
     src = save(good_frame(80), tmp_path / "bt.csv")
     assert run(model_path := tmp_path / "m.ckpt", [src], tmp_path / "x") == 2  # no such ckpt
     assert not model_path.exists()
@@ -101,12 +104,16 @@ def test_backtest_actuals_metrics_and_dense_equals_honest(tmp_path, model, monke
     merged = out.merge(truth, left_on=["station", "timestamp"], right_on=["station", "timestamp"])
     np.testing.assert_allclose(merged["actual"], merged["temp"], rtol=1e-5)
     # a causal model scored densely gives the one-window-per-origin numbers
-    monkeypatch.setattr(predict, "_windows",
-                        lambda origins, history, mode, causal:
-                        predict.honest_windows(origins, history))
-    forecast_files(model, [src], tmp_path / "honest", mode="backtest")
-    honest = read_out(tmp_path / "honest" / "bt.forecast.csv")
-    np.testing.assert_allclose(out["forecast"], honest["forecast"], rtol=1e-4, atol=1e-4)
+    spec = DataSpec.from_dict(model.hparams.data_spec)
+    arrays = series_arrays(read_frame(src, spec.frame_spec()), spec)
+    o = np.arange(R - 1, 80 - H)
+    work = [Unit(0, s, o, s == 1) for s in range(2)]
+    dense = forecast_units(model, work, arrays, H, dense=True, batch_size=7)
+    honest = forecast_units(model, work, arrays, H, dense=False, batch_size=7)
+    np.testing.assert_allclose(np.concatenate(dense), np.concatenate(honest), rtol=1e-4,
+                               atol=1e-4)
+    assert np.allclose(spec.to_units(np.concatenate(dense).astype(np.float64)).ravel(),
+                       out["forecast"], rtol=1e-5, atol=1e-4)
     predict.write_summary(results, tmp_path / "dense", "backtest")
     metrics = pd.read_csv(tmp_path / "dense" / "metrics.csv")
     assert list(metrics["series"]) == ["A", "B", "*"]
@@ -275,11 +282,13 @@ def test_output_name_clash_fails_the_second(tmp_path, model):
 def test_inputs_glob_folder_list_and_unmatched(tmp_path):
     for name in ("a.csv", "b.csv", "a.forecast.csv", "notes.txt"):
         (tmp_path / name).write_text("x")
-    files, missing = predict.resolve_inputs(str(tmp_path))
-    assert [f.name for f in files] == ["a.csv", "b.csv"] and not missing
-    files, missing = predict.resolve_inputs([str(tmp_path / "a*.csv"), str(tmp_path / "z*.csv")])
-    assert [f.name for f in files] == ["a.csv", "a.forecast.csv"]
-    assert missing[0].reason.endswith("no CSV file matches; check the path or glob")
+    files = predict.resolve_inputs(str(tmp_path))
+    assert [f.name for f in files] == ["a.csv", "b.csv"]
+    files = predict.resolve_inputs([str(tmp_path / "a*.csv"), str(tmp_path / "b.csv")])
+    assert [f.name for f in files] == ["a.csv", "a.forecast.csv", "b.csv"]
+    for missing in (str(tmp_path / "z*.csv"), str(tmp_path / "z.csv")):
+        with pytest.raises(predict.ArgumentError, match=r"names no file.*check the path or glob"):
+            predict.resolve_inputs([str(tmp_path / "a.csv"), missing])
 
 
 # ---------------------------------------------------------------- exit codes, summary
@@ -309,16 +318,16 @@ def test_crash_while_writing_leaves_no_partial_output(tmp_path, model, monkeypat
     out = tmp_path / "out"
     out.mkdir()
     (out / "f1.forecast.csv").write_text("old complete forecast\n")
+    real = ForecastWriter.write
     calls = {"n": 0}
-    real_fsync = os.fsync
 
-    def crash_on_second(fd: int) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:  # the second file's bytes are in its temporary file: die now
+    def crash_on_second_file(self, *args, **kwargs) -> None:
+        real(self, *args, **kwargs)
+        calls["n"] += 1  # one call per series, two series per file
+        if calls["n"] == 3:  # the second file's first rows are in its temporary file: die now
             raise KeyboardInterrupt
-        real_fsync(fd)
 
-    monkeypatch.setattr(predict.atomic_write_text.__globals__["os"], "fsync", crash_on_second)
+    monkeypatch.setattr(ForecastWriter, "write", crash_on_second_file)
     with pytest.raises(KeyboardInterrupt):
         forecast_files(model, paths, out, batch_windows=1)
     assert len(read_out(out / "f0.forecast.csv")) == 2 * H  # complete
@@ -327,7 +336,7 @@ def test_crash_while_writing_leaves_no_partial_output(tmp_path, model, monkeypat
     assert sorted(p.name for p in out.iterdir()) == ["f0.forecast.csv", "f1.forecast.csv"]
 
 
-def test_sigkill_mid_batch_leaves_only_complete_outputs(tmp_path, ckpt):
+def test_sigkill_mid_batch_leaves_only_complete_outputs_and_the_next_run_sweeps(tmp_path, ckpt):
     src = tmp_path / "in"
     src.mkdir()
     text = good_frame().to_csv(index=False)
@@ -335,7 +344,7 @@ def test_sigkill_mid_batch_leaves_only_complete_outputs(tmp_path, ckpt):
         (src / f"f{k:03d}.csv").write_text(text)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "forecast.predict", f"checkpoint={ckpt}", f"inputs={src}",
-           f"output_dir={out}", f"hydra.run.dir={tmp_path / 'run'}"]
+           f"output_dir={out}", f"hydra.run.dir={tmp_path / 'run'}", "batch_size=1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
@@ -352,23 +361,30 @@ def test_sigkill_mid_batch_leaves_only_complete_outputs(tmp_path, ckpt):
     assert 0 < len(written) < 400 and not (out / "summary.csv").exists()
     for path in written:  # every visible output is whole; leftovers are hidden temporaries
         assert len(read_out(path)) == 2 * H
-    assert all(p.name.startswith(".") and p.name.endswith(".tmp")
-               for p in out.iterdir() if p not in written)
+    hidden = [p for p in out.iterdir() if p not in written]
+    assert all(p.name == ".forecast-outputs" or re.fullmatch(
+        rf"\.f\d{{3}}\.forecast\.csv\.cf-tmp-{proc.pid}", p.name) for p in hidden), hidden
+    # a stale temporary file (its process is gone) is removed by the next run
+    stale = out / f".f000.forecast.csv.cf-tmp-{proc.pid}"
+    stale.write_text("half a forecast")
+    assert run(ckpt, [src / "f000.csv"], out) == 0
+    assert not stale.exists() and not list(out.glob(".*cf-tmp-*"))
 
 
 def test_write_failure_fails_that_file_only(tmp_path, model, monkeypatch):
     paths = [save(good_frame(seed=k), tmp_path / f"f{k}.csv") for k in range(2)]
-    real = predict.atomic_write_text
 
-    def full_disk(path, text):
-        if Path(path).name == "f0.forecast.csv":
-            raise OSError(28, "No space left on device")
-        return real(path, text)
+    class FullDisk(ForecastWriter):
+        def __init__(self, path, *args) -> None:
+            if Path(path).name == "f0.forecast.csv":
+                raise OSError(28, "No space left on device")
+            super().__init__(path, *args)
 
-    monkeypatch.setattr(predict, "atomic_write_text", full_disk)
+    monkeypatch.setattr(runner, "ForecastWriter", FullDisk)
     results = forecast_files(model, paths, tmp_path / "o")
     assert [r.ok for r in results] == [False, False, True, True]
     assert "cannot write the forecast ([Errno 28] No space left on device)" in results[0].reason
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["f1.forecast.csv"]
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -1,0 +1,73 @@
+"""Entry points' error reporting: one line per error on the console, the traceback in the
+log file (Hydra's ``<run dir>/<name>.log``), or on the console too with ``--verbose``.
+
+Usage in a Hydra entry point::
+
+    if __name__ == "__main__":
+        take_verbose_flag()  # before Hydra parses the command line
+        main()               # whose body runs inside ``with one_line_errors(log):``
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+VERBOSE_FLAGS = ("--verbose", "-v")
+_state = {"verbose": False}
+
+
+def take_verbose_flag(argv: list[str] | None = None) -> bool:
+    """Remove ``--verbose`` / ``-v`` from the command line (Hydra would refuse it); whether it
+    was there."""
+    argv = sys.argv if argv is None else argv
+    found = any(a in VERBOSE_FLAGS for a in argv[1:])
+    argv[1:] = [a for a in argv[1:] if a not in VERBOSE_FLAGS]
+    _state["verbose"] = _state["verbose"] or found
+    return found
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line: its message for a bad input or argument (``ValueError``), with
+    its type for anything else."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if isinstance(err, ValueError | FloatingPointError) and text:
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _file_handlers() -> list[logging.FileHandler]:
+    seen, out = set(), []
+    for logger in (logging.getLogger(), *logging.Logger.manager.loggerDict.values()):
+        for h in getattr(logger, "handlers", []):
+            if (isinstance(h, logging.FileHandler) and id(h) not in seen
+                    and h.baseFilename != os.devnull):
+                seen.add(id(h))
+                out.append(h)
+    return out
+
+
+@contextmanager
+def one_line_errors(log: logging.Logger, code: int = 1,
+                    verbose: bool | None = None) -> Iterator[None]:
+    """Turn an exception escaping the block into one logged line and ``SystemExit(code)``;
+    the traceback goes to the log files (and the console when verbose)."""
+    verbose = _state["verbose"] if verbose is None else verbose
+    try:
+        yield
+    except Exception as err:  # reported, then the process exits
+        log.error("%s", one_line(err))
+        if verbose:
+            log.error("traceback of the error above:", exc_info=True)
+        else:
+            record = log.makeRecord(log.name, logging.ERROR, __file__, 0,
+                                    "traceback of the error above:", (), sys.exc_info())
+            files = _file_handlers()
+            for h in files:
+                h.handle(record)
+            where = f"in {files[0].baseFilename}" if files else "with --verbose"
+            log.error("(the traceback is %s)", where if files else f"shown {where}")
+        raise SystemExit(code) from None

@@ -1,0 +1,150 @@
+"""Read a CSV into the one frame schema, with documented repairs.
+
+Everything that is wrong with a file raises :class:`DataError` (a ``ValueError``)
+with one line naming the file, the column and the row; everything that is
+repaired is counted in a :class:`RepairReport`. Downstream code trusts the frame.
+
+The schema (:attr:`Frame.data`), one row per series and grid step, sorted:
+
+- ``series`` (str), ``timestamp`` (UTC), ``segment`` (int: no window may span two)
+- one float column per value column (target first, then covariates), carried
+  forward over short gaps, NaN only where a segment starts with a gap
+- ``<column>_missing`` (0.0 / 1.0): the value was missing or impossible
+
+Repairs (counted, logged; :mod:`forecast.frame.repair`): rows out of time order are
+sorted; missing timestamps are inserted; gaps up to ``max_gap`` steps are carried forward
+(indicator set); longer gaps split the series; values outside ``bounds`` become missing; a
+UTF-8 BOM, blank lines and extra columns are ignored; UTF-16 with a byte-order mark is
+decoded. Errors (:mod:`forecast.frame.text`, :mod:`forecast.frame.values`): a file that is
+not a regular file, or too big for the limits; empty file, header only, missing columns, a
+duplicate header, rows with the wrong number of fields, a file that is not text (binary,
+other encodings, damaged gzip), another delimiter, non-numeric or infinite values,
+unreadable, empty or unrepresentable timestamps, duplicate timestamps, an irregular or
+ambiguous step, timestamps that span far more steps than there are rows. A series that
+keeps no row (a column with no value at all) is named in :attr:`Frame.dropped`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.frame.fastpath import read_plain
+from forecast.frame.repair import repair_series, why_empty
+from forecast.frame.schema import (
+    MISSING_SUFFIX,
+    DataError,
+    Frame,
+    FrameSpec,
+    ReadLimits,
+    RepairReport,
+    step_text,
+    where,
+)
+from forecast.frame.text import COLUMNS_FIX, decode, read_bytes, read_rows, require_columns
+from forecast.frame.values import infer_freq, parse_numbers, parse_times, read_times
+
+__all__ = ["COLUMNS_FIX", "MISSING_SUFFIX", "DataError", "Frame", "FrameSpec", "ReadLimits",
+           "RepairReport", "parse_numbers", "parse_times", "read_frame", "require_columns",
+           "step_text", "where"]
+
+log = logging.getLogger(__name__)
+
+
+def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: ReadLimits
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]:
+    """Times (int64 ns), values, series codes and names, and each row's line, chunk by chunk."""
+    raw = read_bytes(path, limits.max_bytes)
+    text = decode(path, raw)  # also when the fast path reads the bytes: it checks the encoding
+    if raw[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+        fast = read_plain(path, raw, spec, columns_fix, limits.max_rows)
+        if fast is not None:
+            return fast
+    del raw
+    header, chunks = read_rows(path, text)
+    del text  # the chunks hold what they still need
+    needed = [spec.time_column, *spec.value_columns]
+    if spec.series_id is not None:
+        needed.append(spec.series_id)
+    require_columns(path, header, needed, columns_fix)
+    at = {name: header.index(name) for name in needed}
+    times, lines, codes = [], [], []
+    values: dict[str, list[np.ndarray]] = {c: [] for c in spec.value_columns}
+    ids: dict[str, int] = {}
+    fmt, n = spec.time_format, 0
+    for rows in chunks:
+        n += len(rows)
+        if limits.max_rows is not None and n > limits.max_rows:
+            raise DataError(f"{path}: more than {limits.max_rows:,} data rows, the per-file "
+                            "limit; split the file, or raise the limit (max_rows)")
+        t, fmt = read_times(path, spec.time_column, rows.columns[at[spec.time_column]], fmt,
+                             rows.first, rows.lines)
+        times.append(t)
+        lines.append(rows.lines)
+        for c in spec.value_columns:
+            values[c].append(parse_numbers(path, c, rows.columns[at[c]], rows.first, rows.lines))
+        if spec.series_id is not None:
+            names = [v.strip() for v in rows.columns[at[spec.series_id]]]
+            if "" in names:
+                i = names.index("")
+                raise DataError(f"{where(path, spec.series_id, rows.first + i, int(rows.lines[i]))}"
+                                ": empty series id")
+            codes.append(np.fromiter((ids.setdefault(v, len(ids)) for v in names), np.int64,
+                                     len(names)))
+        rows.columns = []  # free the text of this chunk
+    if spec.series_id is None:
+        ids = {Path(path).name.split(".")[0]: 0}
+        codes = [np.zeros(n, np.int64)]
+    return (np.concatenate(times), {c: np.concatenate(v) for c, v in values.items()},
+            np.concatenate(codes), list(ids), np.concatenate(lines))
+
+
+def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX,
+               limits: ReadLimits | None = None) -> Frame:
+    """Read, validate and repair one CSV file (see the module docstring for the schema);
+    ``columns_fix`` ends the message for missing columns; ``limits`` bound what one file may
+    cost (decompressed bytes, rows)."""
+    times, values, codes, names, lines = _read_columns(path, spec, columns_fix,
+                                                       limits or ReadLimits())
+    order = np.lexsort((times, codes))
+    moved = order != np.arange(len(order))
+    report = RepairReport(rows_reordered=int(moved.sum()))
+    rows = order + 1
+    if report.rows_reordered:
+        times, codes, lines = times[order], codes[order], lines[order]
+        values = {c: v[order] for c, v in values.items()}
+    dup = np.flatnonzero((codes[1:] == codes[:-1]) & (times[1:] == times[:-1]))
+    if dup.size:
+        i = int(dup[0])
+        name = f" in series '{names[codes[i]]}'" if spec.series_id else ""
+        raise DataError(
+            f"{where(path, spec.time_column, int(rows[i + 1]), int(lines[i + 1]))}: duplicate "
+            f"timestamp {pd.Timestamp(int(times[i]), tz='UTC')}{name} (also row {rows[i]}); "
+            "keep one row per timestamp"
+            + ("" if spec.series_id else
+               ", or if the file holds several series name their id column in data.series_id")
+        )
+    step = infer_freq(path, spec.time_column, times, codes, spec.freq, rows, lines)
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    parts, dropped = [], {}
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
+        name = names[codes[a]]
+        cols = {c: v[a:b] for c, v in values.items()}
+        empty = why_empty(name, cols, spec)
+        if empty is not None:  # nothing to learn or forecast from: named, not kept
+            dropped[name] = f"{path}: {empty}"
+            continue
+        part = repair_series(name, times[a:b], cols, step, spec, report, path)
+        if len(part["timestamp"]):
+            parts.append(part)
+        else:
+            dropped[name] = (f"{path}: series '{name}': every row lies in a gap longer than "
+                             f"max_gap={spec.max_gap} in some column; fill the gaps")
+    frame = Frame(None, spec=spec, parts=parts, freq=step, path=str(path),
+                  repairs=report, dropped=dropped)
+    for line in report.lines():
+        log.info("%s: %s", path, line)
+    return frame

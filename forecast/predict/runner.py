@@ -1,0 +1,291 @@
+"""The batch: files read and checked one by one, forecast together, written as they finish.
+
+Whatever one file does (unreadable, too big, out of memory, a bug) becomes its own failed
+row; :func:`run` writes ``summary.csv`` even when the run itself is stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from forecast.features import DataSpec
+from forecast.files import sweep_stale, sync_dir
+from forecast.frame import DataError, ReadLimits
+from forecast.module import CheckpointError, ForecastModule
+from forecast.predict.args import (
+    ArgumentError,
+    Options,
+    check_options,
+    check_output_dir,
+    resolve_inputs,
+)
+from forecast.predict.batching import Unit, forecast_units, units
+from forecast.predict.checkpoint import NON_CAUSAL_WARNING, check_device, load_model, model_spec
+from forecast.predict.checks import Prepared, prepare_file
+from forecast.predict.outputs import ForecastWriter, output_name, plan_output_dir
+from forecast.predict.summary import (
+    EXIT_NOTHING_RAN,
+    Result,
+    Scores,
+    exit_code,
+    failed,
+    log_summary,
+    write_summary,
+)
+
+log = logging.getLogger("forecast.predict")
+
+
+@dataclass
+class _Job:
+    """A file being forecast: its writer, opened at its first rows, and its scores."""
+
+    prep: Prepared
+    writer: ForecastWriter | None = None
+    error: str = ""
+    bad_series: dict[int, str] = field(default_factory=dict)
+    scores: dict[int, Scores] = field(default_factory=dict)
+
+
+class _Batch:
+    """Queued units of several files, forecast and written when enough are queued."""
+
+    def __init__(self, model: ForecastModule, spec: DataSpec, mode: str, folder: Path,
+                 batch_size: int, batch_windows: int, fsync_each: bool,
+                 finish: Callable[[_Job], None]) -> None:
+        self.model, self.spec, self.mode, self.folder = model, spec, mode, folder
+        self.batch_size, self.batch_windows = batch_size, batch_windows
+        self.fsync_each, self.finish = fsync_each, finish
+        self.dense = mode == "backtest" and bool(model.hparams.causal)
+        self.horizon = int(model.hparams.horizon)
+        self.step_ns = spec.step.value
+        self.jobs: dict[int, _Job] = {}
+        self.queue: deque[Unit] = deque()
+        self.queued = 0
+
+    def add(self, prep: Prepared) -> None:
+        """Queue a file's origins; forecast and write while a batch's worth is queued."""
+        self.jobs[prep.index] = _Job(prep)
+        work = units(prep.index, prep.origins, self.batch_windows)
+        if not work:
+            self.finish(self.jobs.pop(prep.index))
+        self.queue += work
+        self.queued += sum(len(u.origins) for u in work)
+        self.flush(everything=False)
+
+    def flush(self, everything: bool = True) -> None:
+        """Forecast and write queued units, at most ``batch_windows`` origins at a time."""
+        while self.queue and (everything or self.queued >= self.batch_windows):
+            work, n = [], 0
+            while self.queue and (not work or n + len(self.queue[0].origins)
+                                  <= self.batch_windows):
+                work.append(self.queue.popleft())
+                n += len(work[-1].origins)
+            self.queued -= n
+            self._run(work)
+
+    def _forecast(self, work: list[Unit]) -> list[np.ndarray | None]:
+        """Forecasts of the units; when the pass fails, file by file, so that only the file
+        that fails (out of memory, say) is lost."""
+        arrays = [self.jobs[u.job].prep.arrays[u.series] for u in work]
+        try:
+            return forecast_units(self.model, work, arrays, self.horizon, self.dense,
+                                  self.batch_size)
+        except Exception as err:  # isolate the file that fails, keep the others
+            jobs = list(dict.fromkeys(u.job for u in work))
+            if len(jobs) == 1:
+                job = self.jobs[jobs[0]]
+                if isinstance(err, MemoryError):
+                    log.error("%s: out of memory in the model pass", job.prep.path)
+                else:
+                    log.exception("%s: the model pass failed", job.prep.path)
+                job.error = (f"{job.prep.path}: the model pass failed ({type(err).__name__}: "
+                             f"{err}); lower batch_size, or report it with the file")
+                return [None] * len(work)
+        return [out for job in jobs for out in self._forecast([u for u in work if u.job == job])]
+
+    def _run(self, work: list[Unit]) -> None:
+        wrote = False
+        for u, out in zip(work, self._forecast(work), strict=True):
+            job = self.jobs[u.job]
+            if out is not None and not job.error:
+                try:
+                    self._write(job, u, out)
+                except Exception as err:  # a bug or no memory: this file fails, not the run
+                    log.exception("%s: writing the forecast failed", job.prep.path)
+                    job.error = (f"{job.prep.output}: writing the forecast failed "
+                                 f"({type(err).__name__}: {err})")
+            if u.last:
+                wrote |= self._close(job)
+                self.finish(self.jobs.pop(u.job))
+        if wrote and not self.fsync_each:
+            sync_dir(self.folder)  # once per batch: the renames of its files
+
+    def _write(self, job: _Job, u: Unit, out: np.ndarray) -> None:
+        a, spec = job.prep.arrays[u.series], self.spec
+        if u.series in job.bad_series:
+            return
+        pred = spec.to_units(out.astype(np.float64))  # [N, H]
+        if not np.isfinite(pred).all():
+            job.bad_series[u.series] = (f"{job.prep.path}: series '{a.name}': the model produced "
+                                        "non-finite forecasts; check the input values")
+            return
+        actual = None
+        if self.mode == "backtest":
+            steps = np.arange(1, self.horizon + 1)
+            actual = spec.to_units(a.y[u.origins[:, None] + steps].astype(np.float64))
+            last = spec.to_units(a.x[u.origins, 0].astype(np.float64))
+            job.scores.setdefault(u.series, Scores()).add(actual, pred, last)
+        try:
+            if job.writer is None:
+                job.writer = ForecastWriter(job.prep.output, spec.series_id or "series",
+                                            self.mode == "backtest", self.fsync_each)
+            job.writer.write(a.name, a.times[u.origins], self.step_ns, pred, actual,
+                             self.step_ns % 1_000_000_000 != 0)
+        except OSError as err:
+            job.error = f"{job.prep.output}: cannot write the forecast ({err})"
+
+    def _close(self, job: _Job) -> bool:
+        if job.writer is None:
+            return False
+        try:
+            if job.error or len(job.bad_series) == len(job.prep.arrays):
+                job.writer.abort(RuntimeError(job.error))
+                return False
+            job.writer.commit()
+            return True
+        except OSError as err:
+            job.error = f"{job.prep.output}: cannot write the forecast ({err})"
+            return False
+
+    def abort(self, err: BaseException) -> None:
+        for job in self.jobs.values():
+            if job.writer is not None:
+                job.writer.abort(err)
+
+
+def _results(job: _Job, mode: str) -> list[Result]:
+    p = job.prep
+    out = list(p.failures)
+    for s, a in enumerate(p.arrays):
+        if job.error or s in job.bad_series:
+            out.append(failed(p.path, job.error or job.bad_series[s], a.name))
+            continue
+        res = Result(str(p.path), a.name, "ok", forecasts=len(p.origins[s]), output=str(p.output))
+        if mode == "backtest":
+            res.metrics = job.scores[s].metrics()
+        out.append(res)
+    return out or [failed(p.path, f"{p.path}: no series in the file")]
+
+
+def _prepare(i: int, path: Path, output: Path, spec: DataSpec, model: ForecastModule,
+             mode: str, limits: ReadLimits | None) -> Prepared | Result:
+    try:
+        return prepare_file(i, path, output, spec, model.receptive_field,
+                            int(model.hparams.horizon), mode, limits)
+    except DataError as err:
+        return failed(path, str(err))
+    except MemoryError:
+        return failed(path, f"{path}: not enough memory to read and check the file; split it, "
+                            "or lower max_file_mb / max_rows so that it is refused up front")
+    except Exception as err:  # a bug must not stop the other files either
+        log.exception("%s: unexpected error", path)
+        return failed(path, f"{path}: unexpected error ({type(err).__name__}: {err}); please "
+                            "report it with the file")
+
+
+def forecast_files(
+    model: ForecastModule, paths: Sequence[str | Path], output_dir: str | Path,
+    mode: str = "forecast", batch_size: int = 64, batch_windows: int = 8192,
+    limits: ReadLimits | None = None, fsync_each: bool = False,
+    done: dict[int, list[Result]] | None = None,
+) -> list[Result]:
+    """Forecast every series of every file; :class:`Result` s per file in input order (one per
+    series, or one for a bad file). Up to ``batch_windows`` origins, across files, are forecast
+    together; ``done`` (if given) receives each file's results as it finishes."""
+    spec = model_spec(model)
+    model.eval()
+    if not model.hparams.causal:
+        log.warning("%s", NON_CAUSAL_WARNING)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    done = {} if done is None else done
+
+    def finish(job: _Job) -> None:
+        done[job.prep.index] = _results(job, mode)
+
+    batch = _Batch(model, spec, mode, output_dir, batch_size, batch_windows, fsync_each, finish)
+    taken: dict[str, Path] = {}
+    try:
+        for i, raw in enumerate(paths):
+            path = Path(raw)
+            name = output_name(path)
+            if name in taken:
+                done[i] = [failed(path, f"{path}: its output {name} would overwrite that of "
+                                        f"{taken[name]}; rename one of the two files")]
+                continue
+            taken[name] = path
+            prep = _prepare(i, path, output_dir / name, spec, model, mode, limits)
+            if isinstance(prep, Result):
+                done[i] = [prep]
+                continue
+            batch.add(prep)
+        batch.flush()
+    except BaseException as err:
+        batch.abort(err)
+        raise
+    return [r for i in sorted(done) for r in done[i]]
+
+
+def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
+        output_dir: str | Path, mode: str = "forecast", batch_size: object = 64,
+        device: str = "cpu", max_file_mb: object = 256, max_rows: object = 2_000_000,
+        fsync_each: object = False) -> int:
+    """Check the arguments, load, forecast, summarise; the exit code (0 all ok, 1 some
+    failed, 2 nothing ran: a bad argument, checkpoint or input path)."""
+    from forecast.field_module import is_field_checkpoint_file, load_field_checkpoint
+
+    if is_field_checkpoint_file(checkpoint):  # NetCDF maps in, CF NetCDF forecasts out
+        from forecast.field_predict import run_fields
+
+        return run_fields(load_field_checkpoint(checkpoint, device), inputs, output_dir)
+    try:
+        opts: Options = check_options(mode, batch_size, max_file_mb, max_rows, fsync_each)
+        dev = check_device(device)
+        out = check_output_dir(output_dir)
+        paths = resolve_inputs(inputs)
+        model, _ = load_model(checkpoint, str(dev))
+    except (ArgumentError, ValueError, CheckpointError) as err:
+        log.error("%s", err)
+        return EXIT_NOTHING_RAN
+    folder = plan_output_dir(out, paths, opts.mode)
+    sweep_stale(folder)
+    log.info("forecasting %d files with %s on %s (receptive field %d, horizon %d), mode=%s",
+             len(paths), checkpoint, dev, model.receptive_field, model.hparams.horizon,
+             opts.mode)
+    done: dict[int, list[Result]] = {}
+    stopped: BaseException | None = None
+    try:
+        with torch.inference_mode():
+            forecast_files(model, paths, folder, opts.mode, opts.batch_size,
+                           limits=opts.limits, fsync_each=opts.fsync_each, done=done)
+    except BaseException as err:  # the summary is written all the same, then it goes on
+        stopped = err
+    results = [r for i in sorted(done) for r in done[i]]
+    if stopped is not None:
+        why = type(stopped).__name__ + (f": {stopped}" if str(stopped) else "")
+        results += [failed(p, f"{p}: not forecast: the run stopped early ({why})")
+                    for i, p in enumerate(paths) if i not in done]
+    log_summary(results)
+    write_summary(results, folder, opts.mode)
+    log.info("outputs in %s", folder.resolve())
+    if stopped is not None:
+        raise stopped
+    return exit_code(results)
