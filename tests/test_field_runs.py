@@ -13,6 +13,7 @@ from fieldfiles import field_overrides, make_field, write_field
 from hydra import compose, initialize_config_dir
 
 import evaluate
+import forecast
 import train
 from forecast.field_data import field_inputs
 from forecast.field_module import load_field_checkpoint
@@ -46,6 +47,7 @@ def test_metrics_and_weights_only_checkpoint(field_runs, tmp_path):
     ckpt = run_dir / "checkpoints" / "best.ckpt"
     assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt) == []
     loaded = load_field_checkpoint(ckpt)
+    assert isinstance(forecast.load_checkpoint(str(ckpt)), type(loaded))
     assert loaded.hparams.causal and loaded.hparams.data_spec["variable"] == "tas"
     torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "x.ckpt")
     with pytest.raises(CheckpointError, match=r"x\.ckpt: not a field checkpoint"):
