@@ -56,6 +56,9 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if str(cfg.data.get("_target_", "")).endswith("FieldDataModule"):
         return train_field(cfg, out_dir)
+    if str(cfg.model.get("_target_", "")).endswith("FieldModule"):
+        raise ValueError(f"model={cfg.model.name} is a field net: use data=era5_uk or "
+                         "data=field data.path=FILE.nc data.variable=NAME")
 
     dm: ForecastDataModule = instantiate(cfg.data, _convert_="all")
     spec = dm.load()

@@ -60,3 +60,15 @@ def test_field_data_needs_a_field_model(tmp_path):
     cfg = compose_train(["model=causal", *field_overrides(write_field(tmp_path / "f.nc"))])
     with pytest.raises(ValueError, match=r"is a field: use model=causal3d or model=standard3d"):
         train.train(cfg, tmp_path / "run")
+    cfg = compose_train(["model=causal3d", "data=nyc_weather"])
+    with pytest.raises(ValueError, match=r"model=causal3d is a field net: use data=era5_uk"):
+        train.train(cfg, tmp_path / "run2")
+
+
+def test_field_configs_compose(tmp_path):
+    for model in ("causal3d", "standard3d"):
+        cfg = compose_train(["data=era5_uk", f"model={model}"])
+        assert cfg.model.horizon == cfg.data.horizon == 6
+        assert cfg.model.causal is (model == "causal3d")
+    cfg = compose_train(["data=field", "model=causal3d", "data.path=x.nc", "data.variable=v"])
+    assert cfg.data._target_ == "forecast.field_data.FieldDataModule"
