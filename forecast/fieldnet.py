@@ -21,9 +21,10 @@ class TimeConv3d(nn.Module):
     The whole causal/standard difference is the time padding: causal pads
     ``(k - 1) * d`` frames before and none after, standard splits them evenly.
     Space is padded ``s // 2`` with zeros on each side (centred). The kernel is a
-    Conv3d kernel (out, in, k, s, s); it is applied as one 2-D convolution over the
-    k time taps stacked as channels, because torch's CPU Conv3d with a time dilation
-    takes a slow path (about 4x slower, measured on 2 cores).
+    Conv3d kernel (out, in, k, s, s). With a time dilation it is applied as one 2-D
+    convolution over the k time taps stacked as channels: torch's CPU Conv3d takes a slow
+    path when dilated (7-8x slower at dilations 4 and 8 on 2 cores,
+    ``benchmarks/bench_field_conv.py``); undilated, Conv3d itself is the faster one.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_time: int,
@@ -40,6 +41,8 @@ class TimeConv3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, _, _ = x.shape
         xp = F.pad(x, self.pad)  # [B, C, T + (k-1)d, Y + 2p, X + 2p]
+        if self.dilation == 1:
+            return F.conv3d(xp, self.weight, self.bias)  # [B, O, T, Y, X]
         taps = torch.cat([xp[:, :, j * self.dilation : j * self.dilation + t]
                           for j in range(self.kernel_time)], dim=1)  # [B, k*C, T, Y', X']
         taps = taps.transpose(1, 2).reshape(b * t, -1, *taps.shape[-2:])

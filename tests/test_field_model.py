@@ -14,16 +14,17 @@ from forecast.field_module import FieldModule
 from forecast.fieldnet import TimeConv3d
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_time_conv_is_a_dilated_conv3d(causal):
+@pytest.mark.parametrize("causal,dilation", [(True, 4), (False, 4), (True, 1)])
+def test_time_conv_is_a_dilated_conv3d(causal, dilation):
     torch.manual_seed(0)
-    conv = TimeConv3d(3, 4, kernel_time=3, kernel_space=3, dilation=4, causal=causal)
+    conv = TimeConv3d(3, 4, kernel_time=3, kernel_space=3, dilation=dilation, causal=causal)
     x = torch.randn(2, 3, 17, 5, 6)
-    ref = F.conv3d(F.pad(x, conv.pad), conv.weight, conv.bias, dilation=(4, 1, 1))
+    ref = F.conv3d(F.pad(x, conv.pad), conv.weight, conv.bias, dilation=(dilation, 1, 1))
     out = conv(x)
     assert out.shape == x.shape[:1] + (4,) + x.shape[2:]
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    assert conv.pad[4:] == ((8, 0) if causal else (4, 4))
+    total = 2 * dilation
+    assert conv.pad[4:] == ((total, 0) if causal else (total // 2, total // 2))
 
 
 def _module(causal: bool) -> FieldModule:
