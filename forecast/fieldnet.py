@@ -24,7 +24,9 @@ class TimeConv3d(nn.Module):
     Conv3d kernel (out, in, k, s, s). With a time dilation it is applied as one 2-D
     convolution over the k time taps stacked as channels: torch's CPU Conv3d takes a slow
     path when dilated (7-8x slower at dilations 4 and 8 on 2 cores,
-    ``benchmarks/bench_field_conv.py``); undilated, Conv3d itself is the faster one.
+    ``benchmarks/bench_field_conv.py``); undilated, Conv3d itself is the faster one. It
+    equals ``forecast.conv.CausalConv3d`` (``SameConv3d`` when not causal) with the same
+    weights, a test shows.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_time: int,

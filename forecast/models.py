@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from forecast.layers import DilatedConv1d
+from forecast.conv import conv1d
 
 
 def receptive_field(kernel_size: int, dilations: list[int]) -> int:
@@ -27,12 +27,12 @@ class ResidualBlock(nn.Module):
 
     def __init__(
         self, channels: int, skip_channels: int, kernel_size: int, dilation: int,
-        causal: bool, dropout: float, members: int = 1,
+        causal: bool, dropout: float, members: int = 1, impl: str = "pad",
     ) -> None:
         super().__init__()
         self.members = members
-        self.conv = DilatedConv1d(members * channels, members * 2 * channels, kernel_size,
-                                  dilation, causal, groups=members)
+        self.conv = conv1d(members * channels, members * 2 * channels, kernel_size, dilation,
+                           causal, groups=members, impl=impl)
         self.residual = nn.Conv1d(members * channels, members * channels, 1, groups=members)
         self.skip = nn.Conv1d(members * channels, members * skip_channels, 1, groups=members)
         self.dropout = nn.Dropout(dropout)
@@ -66,6 +66,7 @@ class WaveNet(nn.Module):
         causal: bool = True,
         dropout: float = 0.0,
         members: int = 1,
+        impl: str = "pad",
     ) -> None:
         super().__init__()
         dilations = list(dilations) if dilations is not None else doubling_dilations(7)
@@ -78,7 +79,7 @@ class WaveNet(nn.Module):
         k = members
         self.input = nn.Conv1d(n_features, k * channels, 1)
         self.blocks = nn.ModuleList(
-            ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout, members)
+            ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout, members, impl)
             for d in dilations
         )
         self.head = nn.Sequential(

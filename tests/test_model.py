@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forecast.layers import DilatedConv1d
+from forecast.conv import CausalConv1d, SameConv1d
 from forecast.models import WaveNet, doubling_dilations, receptive_field
 from forecast.module import ForecastModule
 
@@ -69,10 +69,10 @@ def test_causal_and_standard_have_identical_parameters_and_shapes():
 
 
 def test_padding_is_the_only_difference():
-    assert DilatedConv1d(4, 4, 3, 8, causal=True).padding == (16, 0)
-    assert DilatedConv1d(4, 4, 3, 8, causal=False).padding == (8, 8)
+    assert CausalConv1d(4, 4, 3, dilation=8).padding == (16, 0)
+    assert SameConv1d(4, 4, 3, dilation=8).padding == (8, 8)
     with pytest.raises(ValueError, match="odd kernel_size"):
-        DilatedConv1d(4, 4, 2, 1, causal=False)
+        SameConv1d(4, 4, 2)
 
 
 def test_default_receptive_field_is_about_a_week_or_more():

@@ -1,0 +1,1 @@
+"""Figures measured from the real layers: ``python -m forecast.figures convs out=DIR``."""
