@@ -86,10 +86,12 @@ def plan_output_dir(output_dir: Path, inputs: list[Path], mode: str) -> Path:
 
 def iso(ns: np.ndarray, sub_second: bool) -> np.ndarray:
     """int64 ns UTC -> ISO 8601 text with a Z (seconds, or milliseconds)."""
+    unit = "ms" if sub_second else "s"
+    if len(ns) <= 1024:  # a forecast's few rows: sorting out repeats would cost more
+        return np.char.add(np.datetime_as_string(ns.astype("datetime64[ns]"), unit=unit), "Z")
     uniq, inverse = np.unique(ns, return_inverse=True)  # few distinct stamps, many rows each
-    text = np.char.add(np.datetime_as_string(uniq.astype("datetime64[ns]"),
-                                             unit="ms" if sub_second else "s"), "Z")
-    return text[inverse]
+    return np.char.add(np.datetime_as_string(uniq.astype("datetime64[ns]"), unit=unit),
+                       "Z")[inverse]
 
 
 def numbers(values: np.ndarray) -> list[str]:
