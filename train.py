@@ -54,6 +54,11 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if str(cfg.data.get("_target_", "")).endswith("FieldDataModule"):
+        return train_field(cfg, out_dir)
+    if str(cfg.model.get("_target_", "")).endswith("FieldModule"):
+        raise ValueError(f"model={cfg.model.name} is a field net: use data=era5_uk or "
+                         "data=field data.path=FILE.nc data.variable=NAME")
 
     dm: ForecastDataModule = instantiate(cfg.data, _convert_="all")
     spec = dm.load()
@@ -133,6 +138,31 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
              metrics["test_persistence_mae"],
              {k: round(v["honest_mae"], 3) for k, v in metrics["stations"].items()})
     return metrics
+
+
+def train_field(cfg: DictConfig, out_dir: Path) -> dict:
+    """Field runs (``data=era5_uk`` or ``data=field``): the 3-D net over (time, y, x)."""
+    from forecast.field_train import fit_field  # xarray only for field runs
+
+    if not str(cfg.model.get("_target_", "")).endswith("FieldModule"):
+        raise ValueError(f"data={cfg.data._target_} is a field: use model=causal3d or "
+                         f"model=standard3d (not {cfg.model.name})")
+    dm = instantiate(cfg.data, _convert_="all")
+    spec = dm.load()
+    model = instantiate(cfg.model, n_features=dm.n_features, data_spec=spec, _convert_="all")
+    checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best",
+                                 monitor="val/loss", mode="min", save_last=True,
+                                 auto_insert_metric_name=False)
+    callbacks = [checkpoint, EarlyStopping(monitor="val/loss", mode="min", patience=cfg.patience)]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RichProgressBar())
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
+        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
+        max_time=f"00:00:{int(cfg.field_minutes):02d}:{round(cfg.field_minutes % 1 * 60):02d}",
+        val_check_interval=1.0,  # a field validation pass costs several training steps
+    )
+    return fit_field(dm, model, trainer, checkpoint, out_dir, int(cfg.seed))
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
