@@ -8,9 +8,10 @@ from torch import nn
 from forecast.layers import DilatedConv1d
 
 
-def receptive_field(kernel_size: int, dilations: list[int]) -> int:
-    """R = 1 + (k - 1) * sum(dilations): the inputs one output can read."""
-    return 1 + (kernel_size - 1) * sum(dilations)
+def receptive_field(kernel_size: int, dilations: list[int], linear_lags: int = 0) -> int:
+    """R = max(1 + (k - 1) * sum(dilations), P): the inputs one output can read
+    (P = ``linear_lags``, the span of the linear path)."""
+    return max(1 + (kernel_size - 1) * sum(dilations), linear_lags)
 
 
 def doubling_dilations(layers_per_stack: int, stacks: int = 1) -> list[int]:
@@ -45,6 +46,25 @@ class ResidualBlock(nn.Module):
         return x + self.residual(h), self.skip(h)
 
 
+class LinearPath(nn.Module):
+    """Direct linear forecast: P lags of the target (feature 0) and every feature at i.
+
+    (batch, F, T) -> (batch, H, T). The lag kernel is a length-preserving conv with
+    the same padding rule as the dilated stack, so it is causal exactly when the
+    net is. Its weights can be set by a closed-form ridge fit (``forecast.linear``).
+    """
+
+    def __init__(self, n_features: int, horizon: int, lags: int, causal: bool) -> None:
+        super().__init__()
+        self.lags = lags
+        self.lag = DilatedConv1d(1, horizon, lags, 1, causal)
+        self.lag.conv.bias = None  # the pointwise conv holds the one bias
+        self.point = nn.Conv1d(n_features, horizon, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lag(x[:, :1]) + self.point(x)
+
+
 class WaveNet(nn.Module):
     """Dense sequence-to-sequence forecaster.
 
@@ -52,7 +72,9 @@ class WaveNet(nn.Module):
     is read from inputs at steps i - (R - 1) .. i when causal, and from
     i - (R - 1) / 2 .. i + (R - 1) / 2 when not. With ``members`` > 1 it is an
     ensemble of that many independent nets (run as conv groups) whose outputs are
-    averaged.
+    averaged. With ``linear_lags`` P > 0 a :class:`LinearPath` is added to the
+    output, and the convolutions model what it misses; features listed in
+    ``linear_only`` (indices) reach the linear path but not the convolutions.
     """
 
     def __init__(
@@ -66,17 +88,24 @@ class WaveNet(nn.Module):
         causal: bool = True,
         dropout: float = 0.0,
         members: int = 1,
+        linear_lags: int = 0,
+        linear_only: list[int] | None = None,
     ) -> None:
         super().__init__()
         dilations = list(dilations) if dilations is not None else doubling_dilations(7)
+        only = sorted(set(linear_only or []))
+        if only and not linear_lags:
+            raise ValueError(f"linear_only={only} needs a linear path (linear_lags > 0)")
+        self.register_buffer("conv_features", torch.tensor(
+            [j for j in range(n_features) if j not in only], dtype=torch.long), persistent=False)
         self.dilations = dilations
         self.kernel_size = kernel_size
         self.causal = causal
         self.members = members
         self.horizon = horizon
-        self.receptive_field = receptive_field(kernel_size, dilations)
+        self.receptive_field = receptive_field(kernel_size, dilations, linear_lags)
         k = members
-        self.input = nn.Conv1d(n_features, k * channels, 1)
+        self.input = nn.Conv1d(len(self.conv_features), k * channels, 1)
         self.blocks = nn.ModuleList(
             ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout, members)
             for d in dilations
@@ -87,9 +116,11 @@ class WaveNet(nn.Module):
             nn.ReLU(),
             nn.Conv1d(k * skip_channels, k * horizon, 1, groups=k),
         )
+        self.linear = LinearPath(n_features, horizon, linear_lags, causal) if linear_lags else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.input(x.transpose(1, 2))  # [B, T, F] -> [B, K*C, T]
+        x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
+        h = self.input(x[:, self.conv_features])  # [B, K*C, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
@@ -97,4 +128,6 @@ class WaveNet(nn.Module):
         out = self.head(skips)  # [B, K*H, T]
         b, _, t = out.shape
         out = out.view(b, self.members, self.horizon, t).mean(dim=1)  # [B, H, T]
+        if self.linear is not None:
+            out = out + self.linear(x)
         return out.transpose(1, 2)  # [B, T, H]
