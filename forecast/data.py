@@ -76,8 +76,19 @@ def _bound(value: str, end: bool) -> pd.Timestamp:
 def resolve_splits(
     frame: Frame, bounds: dict[str, Sequence[str] | None] | None, fractions: Sequence[float],
 ) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
-    """Inclusive (start, end) per split: given timestamps, else fractions of the time span."""
-    if bounds and all(bounds.get(s) for s in SPLITS):
+    """Inclusive (start, end) per split: given timestamps, else fractions of the time span.
+
+    Timestamps are all or nothing: a ``splits`` that names some splits and not others
+    is an error naming the missing ones, never a silent fall-back to fractions.
+    """
+    given = [s for s in SPLITS if bounds and bounds.get(s)]
+    if given and len(given) < len(SPLITS):
+        missing = [s for s in SPLITS if s not in given]
+        raise DataError(
+            f"data.splits gives {', '.join(given)} but not {', '.join(missing)}; give all "
+            f"three as [start, end] (or set data.splits=null to split by data.fractions)"
+        )
+    if given:
         out = {s: (_bound(bounds[s][0], False), _bound(bounds[s][1], True)) for s in SPLITS}
     else:
         t0, t1 = frame.data["timestamp"].min(), frame.data["timestamp"].max()

@@ -9,9 +9,28 @@ import numpy as np
 
 
 def _errors(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """y_pred - y_true where the target was observed, NaN where it was missing.
+
+    A prediction that is not finite where the target was observed is an error: a
+    NaN-aware mean would silently drop it and score the model on fewer targets.
+    """
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true shape {y_true.shape} != y_pred shape {y_pred.shape}")
-    return np.where(np.isnan(y_true), np.nan, y_pred - y_true)
+    observed = np.isfinite(y_true)
+    bad = np.argwhere(observed & ~np.isfinite(y_pred))
+    if bad.size:
+        at = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"prediction {y_pred[at]} at index {at} where the target was observed "
+            f"({y_true[at]}); {len(bad)} such predictions: a forecast must be finite wherever "
+            "there is a target to score"
+        )
+    return np.where(observed, y_pred - y_true, np.nan)
+
+
+def n_scored(y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    """How many targets a score counts: observed targets with a (finite) prediction."""
+    return int(np.isfinite(_errors(y_true, y_pred)).sum())
 
 
 def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -46,7 +65,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, reference: np.ndarray | None =
         "rmse": rmse(y_true, y_pred),
         "mae_by_horizon": mae_by_horizon(y_true, y_pred).tolist(),
         "rmse_by_horizon": rmse_by_horizon(y_true, y_pred).tolist(),
-        "n_targets": int(np.isfinite(y_true).sum()),
+        "n_targets": n_scored(y_true, y_pred),
     }
     if reference is not None:
         out["skill"] = skill(out["mae"], mae(y_true, reference))

@@ -26,14 +26,18 @@ class Window:
 def origins(
     times: np.ndarray, segment: np.ndarray, start: int, end: int, history: int, horizon: int
 ) -> np.ndarray:
-    """Indices t with times[t] in [start, end], all targets t+1..t+horizon at or before
-    ``end``, and ``history`` earlier steps, all in t's segment (times in int64 ns)."""
+    """Indices t whose targets t+1..t+horizon all lie in [start, end], with ``history``
+    earlier steps, all in t's segment (times in int64 ns).
+
+    An origin belongs to a split by its targets alone: t itself may lie just before
+    ``start`` (its input is history, like every earlier step).
+    """
     n = len(times)
     t = np.arange(history, n - horizon)
     if t.size == 0:
         return t
     ok = (
-        (times[t] >= start)
+        (times[t + 1] >= start)
         & (times[t + horizon] <= end)
         & (segment[t - history] == segment[t + horizon])
     )

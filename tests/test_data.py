@@ -37,7 +37,8 @@ def test_no_training_target_falls_in_validation_or_test(series_csv):
     v0, v1 = (t.value for t in dm.splits["val"])
     for s, o in enumerate(dm.origins["val"]):
         t = dm.arrays[s].times
-        assert t[o].min() >= v0 and t[o + 6].max() <= v1
+        assert t[o + 1].min() >= v0 and t[o + 6].max() <= v1
+        assert t[o].min() < v0  # the first origin sits one step before: its targets are in
 
 
 def test_scalers_are_fitted_on_training_rows_only(tmp_path):
@@ -87,6 +88,17 @@ def test_origins_respect_segments_and_split_end():
     assert o.tolist() == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 19, 20, 21, 22, 23]
 
 
+def test_an_origin_belongs_to_a_split_by_its_targets_alone():
+    times = np.arange(40, dtype=np.int64)
+    seg = np.zeros(40, int)
+    # split 10..20, horizon 3: origin 9 (targets 10, 11, 12) is in, origin 18 (19..21) out
+    o = origins(times, seg, start=10, end=20, history=2, horizon=3)
+    assert o.tolist() == list(range(9, 18))
+    # consecutive splits share no target, and every origin sits in exactly one of them
+    a = origins(times, seg, start=0, end=9, history=2, horizon=3)
+    assert a.max() + 3 == 9 and not set(a) & set(o)
+
+
 def test_too_short_split_is_refused_with_the_lengths(series_csv):
     with pytest.raises(DataError, match="no full training window"):
         module(series_csv, span=2000)
@@ -99,6 +111,9 @@ def test_splits_by_fraction_and_by_timestamp(series_csv):
                                    "val": ["2020-01-21", "2020-01-25"],
                                    "test": ["2020-01-26", "2020-02-09"]}, (0.7, 0.15, 0.15))
     assert sp["train"][1] == pd.Timestamp("2020-01-20 23:59:59.999999999", tz="UTC")
+    with pytest.raises(DataError, match="gives train, test but not val; give all three"):
+        resolve_splits(dm.frame, {"train": ["2020-01-01", "2020-01-20"], "val": None,
+                                  "test": ["2020-01-26", "2020-02-09"]}, (0.7, 0.15, 0.15))
     with pytest.raises(DataError, match="before 'train' ends"):
         resolve_splits(dm.frame, {"train": ["2020-01-01", "2020-01-20"],
                                   "val": ["2020-01-10", "2020-01-25"],

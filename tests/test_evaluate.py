@@ -16,12 +16,17 @@ from omegaconf import DictConfig
 
 import evaluate
 import train
+from forecast.evaluation import runs as discovery
+from forecast.report.results import BEGIN, END
+from forecast.report.results import main as readme_main
 
 ENTRY_KEYS = ("teacher_forced_mae", "honest_mae", "honest_rmse", "mae_by_horizon")
 PNGS = ("forecast_week.png", "mae_by_horizon.png", "teacher_forced_vs_honest.png",
         "receptive_field.png")
 # the tiny data: horizon 6, ridge on one day of lags so that the short series suffices
-SMALL = ["baselines.ridge.lags=24", "audit_rows=24", "audit_batch=2", "figure_lead=3"]
+SMALL = ["baselines.ridge.lags=24", "baselines.gradient_boosting.max_models=2",
+         "baselines.gradient_boosting.max_iter=5", "baselines.gradient_boosting.lags=[0,1,23]",
+         "audit_rows=24", "audit_batch=2", "figure_lead=3"]
 
 
 def compose_evaluate(overrides: list[str]) -> DictConfig:
@@ -64,7 +69,8 @@ def evaluated(runs, tmp_path_factory) -> tuple[Path, dict, Path]:
 def test_report_metrics_and_figures_are_written(evaluated):
     out, entries, docs = evaluated
     on_disk = json.loads((out / "metrics.json").read_text())
-    assert set(on_disk) == {"causal", "standard", "persistence", "seasonal_naive", "ridge"}
+    assert set(on_disk) == {"causal", "standard", "persistence", "seasonal_naive", "ridge",
+                            "gradient_boosting"}
     for name, entry in on_disk.items():
         for key in ENTRY_KEYS:
             assert key in entry, (name, key)
@@ -88,6 +94,11 @@ def test_report_metrics_and_figures_are_written(evaluated):
         assert f"]({png})" in report
     assert f"{on_disk['standard']['inflation']:.1f}x" in report
     assert f"{on_disk['causal']['honest_mae']:.2f}" in report
+    # the strongest baseline is named by its validation score, never the test score
+    val = {k: e["val_honest_mae"] for k, e in on_disk.items() if e["kind"] == "baseline"}
+    best = min(val, key=val.get)
+    assert f"The strongest baseline, chosen on validation, is {best}" in report
+    assert all(e["n_targets"] > 0 for e in on_disk.values())
 
 
 def test_causal_protocols_agree_standard_does_not(evaluated):
@@ -129,10 +140,10 @@ def test_seeds_of_a_multirun_are_averaged(runs, tmp_path):
     shutil.copytree(runs["causal"], sweep / "0_causal_seed0")
     tiny_train(runs["csv"], sweep / "1_causal_seed1", "causal", 1)
     shutil.copytree(runs["standard"], sweep / "2_standard_seed0")
-    chosen = evaluate.newest_runs([str(tmp_path / "outputs" / "multirun")])
+    chosen = discovery.newest_runs([str(tmp_path / "outputs" / "multirun")])
     assert sorted((r.name, r.seed) for r in chosen) == [("causal", 0), ("causal", 1),
                                                         ("standard", 0)]
-    groups = evaluate.group_runs(chosen)
+    groups = discovery.group_runs(chosen)
     assert [len(g) for g in groups.values()] == [2, 1]
     cfg = compose_evaluate([f"runs=[{sweep}]", *SMALL])
     entries = evaluate.evaluate(cfg, tmp_path / "eval")
@@ -147,24 +158,53 @@ def test_seeds_of_a_multirun_are_averaged(runs, tmp_path):
 
 def test_no_runs_is_refused_with_the_command_that_makes_them(tmp_path):
     cfg = compose_evaluate([f"search=[{tmp_path / 'outputs' / 'train'}]"])
-    with pytest.raises(evaluate.RunError, match=r"no finished training runs.*python train\.py "
+    with pytest.raises(discovery.RunError, match=r"no finished training runs.*python train\.py "
                                                 r"model=causal"):
         evaluate.evaluate(cfg, tmp_path / "eval")
     half = tmp_path / "half"
     (half / "checkpoints").mkdir(parents=True)
     (half / "checkpoints" / "best.ckpt").write_bytes(b"")
     cfg = compose_evaluate([f"runs=[{half}]"])
-    with pytest.raises(evaluate.RunError, match=r"half is not a training run: it lacks "
+    with pytest.raises(discovery.RunError, match=r"half is not a training run: it lacks "
                                                 r"metrics\.json, config\.yaml"):
         evaluate.evaluate(cfg, tmp_path / "eval")
 
 
-def test_runs_on_different_data_are_refused(runs, tmp_path):
-    a = evaluate.load_run(runs["causal"])
-    b = evaluate.load_run(runs["standard"])
-    b.config["data"]["max_gap"] = 3
-    with pytest.raises(evaluate.RunError, match=r"differ in data\.max_gap \(12 vs 3\)"):
-        evaluate.check_comparable([a, b])
+@pytest.mark.parametrize("key,value,shown", [
+    ("max_gap", 3, r"max_gap \(12 vs 3\)"),
+    ("calendar", ["day"], r"calendar \(None vs \['day'\]\)"),
+    ("angular", ["hum"], r"angular \(\[\] vs \['hum'\]\)"), ("span", 64, r"span \(32 vs 64\)"),
+])
+def test_runs_on_different_data_are_refused(runs, key, value, shown):
+    a = discovery.load_run(runs["causal"])
+    b = discovery.load_run(runs["standard"])
+    b.config["data"]["train_stride"] = 3  # training only: no effect on targets or features
+    discovery.check_comparable([a, b])
+    b.config["data"][key] = value
+    with pytest.raises(discovery.RunError, match=rf"differ in data\.{shown}"):
+        discovery.check_comparable([a, b])
+
+
+def test_readme_table_is_generated_from_results_json(evaluated, tmp_path):
+    out, entries, docs = evaluated
+    results = json.loads((docs / "results.json").read_text())
+    assert results["rows"]["causal"]["honest_mae"] == entries["causal"]["honest_mae"]
+    assert results["strongest_baseline"] in {"ridge", "gradient_boosting", "seasonal_naive",
+                                             "persistence"}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{BEGIN}\nstale\n{END}\n\nmore\n")
+    args = ["--results", str(docs / "results.json"), "--readme", str(readme)]
+    assert readme_main([*args, "--check"]) == 1  # stale table: the check fails
+    assert readme_main(args) == 0
+    text = readme.read_text()
+    assert f"{entries['causal']['honest_mae']:.2f}" in text and text.endswith("\n\nmore\n")
+    assert readme_main([*args, "--check"]) == 0
+
+
+def test_committed_readme_agrees_with_committed_results():
+    root = Path(evaluate.__file__).resolve().parent
+    assert readme_main(["--results", str(root / "docs" / "results.json"),
+                        "--readme", str(root / "README.md"), "--check"]) == 0
 
 
 def test_cli_refuses_without_runs_in_one_line(tmp_path):
@@ -178,11 +218,11 @@ def test_cli_refuses_without_runs_in_one_line(tmp_path):
 
 def test_checkpoints_can_be_named_instead_of_run_folders(runs, tmp_path):
     last = runs["causal"] / "checkpoints" / "last.ckpt"
-    chosen = evaluate.named_runs([str(last), str(runs["standard"])])
+    chosen = discovery.named_runs([str(last), str(runs["standard"])])
     assert [r.checkpoint for r in chosen] == [last,
                                               runs["standard"] / "checkpoints" / "best.ckpt"]
     stray = tmp_path / "stray" / "checkpoints" / "x.ckpt"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"not a checkpoint")
-    with pytest.raises(evaluate.RunError, match="no config.yaml in"):
-        evaluate.named_runs([str(stray)])
+    with pytest.raises(discovery.RunError, match="no config.yaml in"):
+        discovery.named_runs([str(stray)])

@@ -1,0 +1,98 @@
+"""Compare design variants on rolling-origin folds, never the test split:
+``python selection.py variants=model_notes folds=3 seeds=[0,1,2]``.
+
+Each variant is a list of training-config overrides; every (variant, fold, seed) is
+one ``train()`` run whose data splits are the fold's. The table (honest MAE per
+fold, mean and spread) goes to ``selection.md``, ``selection.csv`` and ``selection.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import train
+from forecast.data import ForecastDataModule
+from forecast.evaluation.selection import Fold, SelectionError, rolling_folds, select
+from forecast.files import atomic_write_text, write_json
+from forecast.frame import DataError
+from forecast.report.selection import (
+    selection_csv,
+    selection_markdown,
+    strongest_baseline,
+    summarise,
+)
+
+log = logging.getLogger("selection")
+
+
+def training_config(overrides: list[str], fold: Fold | None = None) -> DictConfig:
+    """The training config tree with ``overrides``, its splits replaced by the fold's."""
+    cfg = compose(config_name="train", overrides=overrides)
+    if fold is not None:
+        cfg.data.splits = fold.splits()
+    return cfg
+
+
+def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
+    """Train and score every variant and baseline on every fold; write the table."""
+    out_dir = Path(out_dir)
+    common = [str(o) for o in cfg.train_overrides]
+    variants = {str(k): [str(o) for o in v] for k, v in (cfg.get("variants") or {}).items()}
+    if not variants and not cfg.baselines:
+        raise SelectionError("nothing to compare: no variants (variants=default) and no "
+                             "baselines")
+    base = training_config(common)
+    dm: ForecastDataModule = instantiate(base.data, _convert_="all")
+    dm.load()
+    start, end = dm.splits["train"][0], dm.splits["val"][1]
+    folds = rolling_folds(start, end, int(cfg.folds), pd.Timedelta(str(cfg.fold_length)),
+                          pd.Timedelta(str(cfg.stop_length)))
+
+    def fit(name: str, fold: Fold, seed: int, run_dir: Path) -> Path:
+        run_cfg = training_config([*common, *variants[name], f"seed={seed}"], fold)
+        return Path(train.train(run_cfg, run_dir)["best_checkpoint"])
+
+    def load_data(fold: Fold) -> ForecastDataModule:
+        return instantiate(training_config(common, fold).data, _convert_="all")
+
+    baselines = {str(k): instantiate(v, horizon=dm.horizon, _convert_="all")
+                 for k, v in cfg.baselines.items()}
+    scores = select(folds, list(variants), [int(s) for s in cfg.seeds], fit, load_data,
+                    baselines, end, out_dir, int(cfg.batch_size))
+    summary = summarise(scores)
+    atomic_write_text(out_dir / "selection.md",
+                      selection_markdown(summary, folds, str(cfg.units), dm.horizon))
+    atomic_write_text(out_dir / "selection.csv", selection_csv(scores))
+    result = {
+        "strongest_baseline": strongest_baseline(summary),
+        "summary": summary,
+        "folds": [{"index": f.index, **f.splits()} for f in folds],
+        "variants": variants,
+        "train_overrides": common,
+        "scores": [s.row() for s in scores],
+    }
+    write_json(out_dir / "selection.json", result)
+    log.info("selection table written to %s", out_dir / "selection.md")
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="select")
+def main(cfg: DictConfig) -> None:
+    log.info("variants: %s", OmegaConf.to_container(cfg.variants))
+    try:
+        run_selection(cfg, HydraConfig.get().runtime.output_dir)
+    except (SelectionError, DataError) as err:
+        log.error("%s", err)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
