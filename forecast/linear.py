@@ -1,7 +1,7 @@
 """Closed-form ridge fit of the net's linear path on training origins (numpy).
 
 The linear path (``forecast.models.LinearPath``) is a lag kernel over the target plus a
-pointwise map of every feature, forecasting the change from the last observed target.
+shorter lag kernel over every feature, forecasting the change from the last observed target.
 Fitted by ridge regression before training starts, it gives the net a strong linear
 forecaster to start from; the convolutions then learn what it misses.
 """
@@ -15,18 +15,23 @@ from forecast.features import SeriesArrays
 
 
 def _rows(
-    a: SeriesArrays, o: np.ndarray, offsets: np.ndarray, horizon: int
+    a: SeriesArrays, o: np.ndarray, offsets: np.ndarray, feature_offsets: np.ndarray,
+    horizon: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Design (N, P + F) and change targets (N, H) at origins ``o`` with every input
-    and target inside the series and observed."""
+    """Design (N, P + Q * F) and change targets (N, H) at origins ``o`` with every
+    input and target inside the series and observed."""
     steps = np.arange(1, horizon + 1)
-    o = o[(o + offsets.min() >= 0) & (o + max(offsets.max(), horizon) < len(a))]
+    lo = min(offsets.min(), feature_offsets.min())
+    hi = max(offsets.max(), feature_offsets.max(), 0)
+    o = o[(o + lo >= 0) & (o + max(hi, horizon) < len(a))]
     seg = a.segment
-    o = o[(seg[o + offsets.min()] == seg[o]) & (seg[o + max(offsets.max(), 0)] == seg[o])]
+    o = o[(seg[o + lo] == seg[o]) & (seg[o + hi] == seg[o])]
     y = a.y[o[:, None] + steps[None, :]] - a.x[o, :1]
     keep = ~np.isnan(y).any(axis=1)
     o, y = o[keep], y[keep]
-    x = np.concatenate([a.x[o[:, None] + offsets[None, :], 0], a.x[o]], axis=1)
+    feats = a.x[o[:, None] + feature_offsets[None, :]]  # [N, Q, F]
+    x = np.concatenate([a.x[o[:, None] + offsets[None, :], 0],
+                        feats.transpose(0, 2, 1).reshape(len(o), -1 if len(o) else 0)], axis=1)
     return x.astype(np.float64), y.astype(np.float64)
 
 
@@ -51,10 +56,12 @@ def fit_linear_path(
     i + k - left padding), so a centred (non-causal) path is fitted with the same
     inputs it will see, future ones included.
     """
-    lag = path.lag
+    lag, point = path.lag, path.point
     offsets = np.arange(lag.kernel_size) - lag.padding[0]  # [P] step of each tap
+    feature_offsets = np.arange(point.kernel_size) - point.padding[0]  # [Q]
     horizon = lag.conv.out_channels
-    parts = [_rows(a, o, offsets, horizon) for a, o in zip(arrays, origins, strict=True)]
+    parts = [_rows(a, o, offsets, feature_offsets, horizon)
+             for a, o in zip(arrays, origins, strict=True)]
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     if len(x) == 0:
@@ -64,6 +71,8 @@ def fit_linear_path(
     p = len(offsets)
     dtype = lag.conv.weight.dtype
     lag.conv.weight.copy_(torch.as_tensor(w[:p].T[:, None, :], dtype=dtype))  # [H, 1, P]
-    path.point.weight.copy_(torch.as_tensor(w[p:].T[:, :, None], dtype=dtype))  # [H, F, 1]
-    path.point.bias.copy_(torch.as_tensor(b, dtype=dtype))
+    n_f = point.conv.in_channels
+    wf = w[p:].T.reshape(horizon, n_f, point.kernel_size)  # [H, F, Q]
+    point.conv.weight.copy_(torch.as_tensor(wf, dtype=dtype))
+    point.conv.bias.copy_(torch.as_tensor(b, dtype=dtype))
     return len(x)

@@ -8,10 +8,12 @@ from torch import nn
 from forecast.layers import DilatedConv1d
 
 
-def receptive_field(kernel_size: int, dilations: list[int], linear_lags: int = 0) -> int:
-    """R = max(1 + (k - 1) * sum(dilations), P): the inputs one output can read
-    (P = ``linear_lags``, the span of the linear path)."""
-    return max(1 + (kernel_size - 1) * sum(dilations), linear_lags)
+def receptive_field(
+    kernel_size: int, dilations: list[int], linear_lags: int = 0, feature_lags: int = 1
+) -> int:
+    """R = max(1 + (k - 1) * sum(dilations), P, Q): the inputs one output can read
+    (P, Q: the spans of the linear path's target and feature kernels)."""
+    return max(1 + (kernel_size - 1) * sum(dilations), linear_lags, feature_lags)
 
 
 def doubling_dilations(layers_per_stack: int, stacks: int = 1) -> list[int]:
@@ -47,19 +49,20 @@ class ResidualBlock(nn.Module):
 
 
 class LinearPath(nn.Module):
-    """Direct linear forecast: P lags of the target (feature 0) and every feature at i.
+    """Direct linear forecast: P lags of the target (feature 0) and Q lags of every feature.
 
-    (batch, F, T) -> (batch, H, T). The lag kernel is a length-preserving conv with
-    the same padding rule as the dilated stack, so it is causal exactly when the
-    net is. Its weights can be set by a closed-form ridge fit (``forecast.linear``).
+    (batch, F, T) -> (batch, H, T). Both kernels are length-preserving convs with the
+    same padding rule as the dilated stack, so the path is causal exactly when the net
+    is. Its weights can be set by a closed-form ridge fit (``forecast.linear``).
     """
 
-    def __init__(self, n_features: int, horizon: int, lags: int, causal: bool) -> None:
+    def __init__(self, n_features: int, horizon: int, lags: int, causal: bool,
+                 feature_lags: int = 1) -> None:
         super().__init__()
-        self.lags = lags
+        self.lags, self.feature_lags = lags, feature_lags
         self.lag = DilatedConv1d(1, horizon, lags, 1, causal)
-        self.lag.conv.bias = None  # the pointwise conv holds the one bias
-        self.point = nn.Conv1d(n_features, horizon, 1)
+        self.lag.conv.bias = None  # the feature conv holds the one bias
+        self.point = DilatedConv1d(n_features, horizon, feature_lags, 1, causal)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lag(x[:, :1]) + self.point(x)
@@ -73,7 +76,8 @@ class WaveNet(nn.Module):
     i - (R - 1) / 2 .. i + (R - 1) / 2 when not. With ``members`` > 1 it is an
     ensemble of that many independent nets (run as conv groups) whose outputs are
     averaged. With ``linear_lags`` P > 0 a :class:`LinearPath` is added to the
-    output, and the convolutions model what it misses; features listed in
+    output (``feature_lags`` Q: its kernel over every feature), and the convolutions
+    model what it misses; features listed in
     ``linear_only`` (indices) reach the linear path but not the convolutions.
     """
 
@@ -90,6 +94,7 @@ class WaveNet(nn.Module):
         members: int = 1,
         linear_lags: int = 0,
         linear_only: list[int] | None = None,
+        feature_lags: int = 1,
     ) -> None:
         super().__init__()
         dilations = list(dilations) if dilations is not None else doubling_dilations(7)
@@ -103,7 +108,8 @@ class WaveNet(nn.Module):
         self.causal = causal
         self.members = members
         self.horizon = horizon
-        self.receptive_field = receptive_field(kernel_size, dilations, linear_lags)
+        self.receptive_field = receptive_field(kernel_size, dilations, linear_lags,
+                                               feature_lags if linear_lags else 1)
         k = members
         self.input = nn.Conv1d(len(self.conv_features), k * channels, 1)
         self.blocks = nn.ModuleList(
@@ -116,7 +122,8 @@ class WaveNet(nn.Module):
             nn.ReLU(),
             nn.Conv1d(k * skip_channels, k * horizon, 1, groups=k),
         )
-        self.linear = LinearPath(n_features, horizon, linear_lags, causal) if linear_lags else None
+        self.linear = (LinearPath(n_features, horizon, linear_lags, causal, feature_lags)
+                       if linear_lags else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]

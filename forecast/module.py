@@ -63,6 +63,7 @@ class ForecastModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         linear_lags: int = 0,
+        feature_lags: int = 1,
         linear_alpha: float = 1.0,
         linear_only: list[str] | None = None,
         linear_lr: float = 1.0,
@@ -82,15 +83,17 @@ class ForecastModule(L.LightningModule):
             "kernel_size": int(kernel_size), "dilations": dilations, "dropout": float(dropout),
             "members": int(members),
             "lr": float(lr), "weight_decay": float(weight_decay),
-            "linear_lags": int(linear_lags), "linear_alpha": float(linear_alpha),
+            "linear_lags": int(linear_lags), "feature_lags": int(feature_lags),
+            "linear_alpha": float(linear_alpha),
             "linear_only": linear_only, "linear_lr": float(linear_lr),
             "warmup_steps": int(warmup_steps), "cosine": bool(cosine),
             "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
-            "receptive_field": receptive_field(kernel_size, dilations, linear_lags),
+            "receptive_field": receptive_field(kernel_size, dilations, linear_lags,
+                                               feature_lags if linear_lags else 1),
         })
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
-                           causal, dropout, members, linear_lags, only)
+                           causal, dropout, members, linear_lags, only, feature_lags)
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0
 
     @property

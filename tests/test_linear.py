@@ -42,7 +42,7 @@ def test_linear_only_features_skip_the_convolutions():
     x2[..., 2] += 3.0
     with torch.no_grad():
         moved = (model(x2) - model(x)).abs().amax()
-        model.linear.point.weight[:, 2] = 0  # cut feature 2 from the linear path
+        model.linear.point.conv.weight[:, 2] = 0  # cut feature 2 from the linear path
         assert torch.equal(model(x2), model(x))  # ... and nothing else reads it
     assert moved > 0
     with pytest.raises(ValueError, match="needs a linear path"):
@@ -60,17 +60,19 @@ def arrays(n: int = 400, seed: int = 0) -> list[SeriesArrays]:
                          np.zeros(n, np.int64))]
 
 
-def test_ridge_initialisation_is_the_closed_form_ridge_fit():
+@pytest.mark.parametrize("q", [1, 3])
+def test_ridge_initialisation_is_the_closed_form_ridge_fit(q):
     a = arrays()
     origins = [np.arange(30, 370)]
     m = ForecastModule(n_features=3, horizon=4, channels=4, skip_channels=4, dilations=DILATIONS,
-                       linear_lags=21, linear_alpha=2.0).double()
+                       linear_lags=21, feature_lags=q, linear_alpha=2.0).double()
     m.fit_linear(a, origins)
-    # the same regression written out: 21 lags of the target and every feature at t
+    # the same regression written out: 21 lags of the target, q lags of every feature
     o = origins[0]
     o = o[~np.isnan(a[0].y[o[:, None] + np.arange(1, 5)]).any(axis=1)]
     x64 = a[0].x.astype(np.float64)
-    design = np.concatenate([x64[o[:, None] - np.arange(20, -1, -1), 0], x64[o]], axis=1)
+    feats = [x64[o - j] for j in range(q)]
+    design = np.concatenate([x64[o[:, None] - np.arange(20, -1, -1), 0], *feats], axis=1)
     change = a[0].y[o[:, None] + np.arange(1, 5)] - x64[o, :1]
     ridge = Ridge(alpha=2.0).fit(design, change)
     with torch.no_grad():
