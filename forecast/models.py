@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from forecast.layers import DilatedConv1d
@@ -46,6 +49,24 @@ class ResidualBlock(nn.Module):
         filt, gate = self.conv(x).view(b, self.members, -1, t).chunk(2, dim=2)
         h = self.dropout((torch.tanh(filt) * torch.sigmoid(gate)).reshape(b, -1, t))
         return x + self.residual(h), self.skip(h)
+
+    def valid(
+        self, x: torch.Tensor, dilation: int, stride: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unpadded block on a grid of positions: x [B, K*C, n] -> (next [B, K*C, m], gated).
+
+        ``dilation`` is the block's dilation in grid steps; outputs are taken every ``stride``
+        grid steps, the last one at the last input position (``n - 1 - (k-1)*dilation`` must
+        be a multiple of ``stride``). ``gated`` [B, K*C, m] feeds the skip conv.
+        """
+        conv = self.conv.conv
+        y = F.conv1d(x, conv.weight, conv.bias, stride=stride, dilation=dilation,
+                     groups=conv.groups)  # [B, K*2C, m]
+        b, _, m = y.shape
+        filt, gate = y.view(b, self.members, -1, m).chunk(2, dim=2)
+        h = self.dropout((torch.tanh(filt) * torch.sigmoid(gate)).reshape(b, -1, m))
+        first = (conv.kernel_size[0] - 1) * dilation
+        return x[..., first::stride] + self.residual(h), h
 
 
 class LinearPath(nn.Module):
@@ -138,3 +159,33 @@ class WaveNet(nn.Module):
         if self.linear is not None:
             out = out + self.linear(x)
         return out.transpose(1, 2)  # [B, T, H]
+
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[:, -1]`` computing only the positions the last output reads.
+
+        x [B, T, F] -> [B, H]. Block j reads its input on a grid ending at step T - 1,
+        spaced by the gcd of the dilations from j on; the skip sum and the head run at
+        the last step only. Steps before the window are zeros, as ``forward``'s padding.
+        """
+        if not self.causal:
+            raise ValueError("forward_last needs a causal net: a non-causal one reads steps "
+                             "after the last")
+        k, t = self.kernel_size, x.shape[1]
+        spacing = [math.gcd(*self.dilations[j:]) for j in range(len(self.dilations))] + [1]
+        spans = [(k - 1) * sum(self.dilations[j:]) for j in range(len(self.dilations) + 1)]
+        steps = t - 1 - torch.arange(spans[0], -1, -spacing[0], device=x.device)  # grid
+        h = self.input(x[:, steps.clamp(min=0)][..., self.conv_features].transpose(1, 2))
+        skips = 0
+        for j, block in enumerate(self.blocks):
+            if t <= spans[j]:  # positions before the window hold zeros (padding)
+                h = h * (steps >= 0).to(h.dtype)
+            stride = spacing[j + 1] // spacing[j] if j + 1 < len(self.blocks) else 1
+            h, g = block.valid(h, self.dilations[j] // spacing[j], stride)
+            steps = steps[(k - 1) * self.dilations[j] // spacing[j] :: stride]
+            skips = skips + block.skip(g[..., -1:])
+        out = self.head(skips)  # [B, K*H, 1]
+        out = out.view(out.shape[0], self.members, self.horizon).mean(dim=1)  # [B, H]
+        if self.linear is not None:  # its last output reads the last max(P, Q) steps
+            span = max(self.linear.lags, self.linear.feature_lags)
+            out = out + self.linear(x[:, -span:].transpose(1, 2))[..., -1]
+        return out

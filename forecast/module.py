@@ -116,6 +116,10 @@ class ForecastModule(L.LightningModule):
         """Scaled features (B, T, n_features) -> scaled forecasts (B, T, H)."""
         return self.net(x) + x[..., :1]  # feature 0 is the scaled target at step i
 
+    def forecast_last(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[:, -1]`` by the causal fast path: (B, T, n_features) -> (B, H)."""
+        return self.net.forward_last(x) + x[:, -1, :1]
+
     def _loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         x, y, mask = batch
         err = (self(x) - y).abs()[mask]

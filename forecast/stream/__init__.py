@@ -1,0 +1,140 @@
+"""Streaming forecasts: one new observation costs one position per layer.
+
+A causal net's output at step t reads, in block j, its input at t, t - d_j, ...,
+t - (k - 1) * d_j. So each block keeps the last ``(k - 1) * d_j`` activations of its
+input (its state), and a new step appends one column to each and computes one output
+per block: O(layers) work instead of O(R x layers). The state is a tuple of plain
+tensors, one per block, shaped ``[B, members * channels, (k - 1) * d_j]``, batched over
+any number of series; :func:`step` is stateless (state in, state out), so it exports.
+
+A zero state is what ``forward`` sees before a window's first step (its zero padding),
+so a stream started from :func:`zero_state` at a series' first step equals the full
+recompute at every step; :func:`init_state` gets the same state from a history.
+A non-causal net reads steps after t, which a stream has not seen: it is refused.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from forecast.module import ForecastModule
+
+State = tuple[torch.Tensor, ...]
+
+
+def check_streamable(model: ForecastModule) -> None:
+    """Raise a one-line ``ValueError`` unless ``model`` is causal."""
+    if not model.hparams.causal:
+        raise ValueError(
+            f"model '{model.hparams.name}' is not causal: its forecast at step t reads "
+            f"{(model.receptive_field - 1) // 2} steps after t, which a stream has not seen; "
+            "stream a causal checkpoint"
+        )
+
+
+def state_widths(model: ForecastModule) -> list[int]:
+    """Past activations each block keeps: ``(k - 1) * d``."""
+    return [(model.net.kernel_size - 1) * d for d in model.net.dilations]
+
+
+def linear_width(model: ForecastModule) -> int:
+    """Past input steps the linear path keeps: ``max(P, Q) - 1`` (0: no linear path)."""
+    lin = model.net.linear
+    return max(lin.lags, lin.feature_lags) - 1 if lin is not None else 0
+
+
+def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.float32,
+               device: torch.device | str = "cpu") -> State:
+    """The state before a series' first step (what ``forward``'s zero padding holds).
+
+    One tensor per block; with a linear path, last, its past inputs [B, F, max(P, Q) - 1].
+    """
+    check_streamable(model)
+    c = model.net.input.out_channels
+    state = [torch.zeros(batch, c, w, dtype=dtype, device=device) for w in state_widths(model)]
+    if model.net.linear is not None:
+        f = model.net.linear.point.conv.in_channels
+        state.append(torch.zeros(batch, f, linear_width(model), dtype=dtype, device=device))
+    return tuple(state)
+
+
+def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
+    """The linear path's last n outputs from its inputs buf [B, F, >= max(P, Q) - 1 + n]."""
+    lag = lin.lag.conv(buf[:, :1, buf.shape[-1] - (lin.lags - 1 + n):])
+    return lag + lin.point.conv(buf[..., buf.shape[-1] - (lin.feature_lags - 1 + n):])
+
+
+def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    """Feed n new steps: x [B, n, F] -> (forecasts [B, n, H], state after the n steps)."""
+    net = model.net
+    if x.shape[1] == 0:
+        return x.new_zeros(x.shape[0], 0, net.horizon), state
+    h = net.input(x[..., net.conv_features].transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
+    skips = 0
+    new = []
+    blocks = state[:len(net.blocks)]
+    for block, d, past in zip(net.blocks, net.dilations, blocks, strict=True):
+        buf = torch.cat([past, h], dim=-1)  # [B, K*C, w + n]
+        new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
+        h, g = block.valid(buf, d)  # [B, K*C, n] each
+        skips = skips + block.skip(g)
+    out = net.head(skips)  # [B, K*H, n]
+    b, _, n = out.shape
+    out = out.view(b, net.members, net.horizon, n).mean(dim=1)  # [B, H, n]
+    if net.linear is not None:
+        buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + n]
+        out = out + _linear_valid(net.linear, buf, n)
+        new.append(buf[..., buf.shape[-1] - state[-1].shape[-1]:])
+    return out.transpose(1, 2) + x[..., :1], tuple(new)  # [B, n, H]
+
+
+def step(model: ForecastModule, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    """One new step of every series: x_t [B, F] -> (forecast [B, H], state)."""
+    out, state = advance(model, x_t[:, None], state)
+    return out[:, 0], state
+
+
+def init_state(model: ForecastModule, history: torch.Tensor) -> State:
+    """The state after ``history`` [B, T, F] (T steps of each series, oldest first).
+
+    Only the last R - 1 steps matter; fewer mean a series that started T steps ago.
+    Block j computes only the ``(k - 1) * sum(d_j..)`` last positions its successors'
+    states read, not all T.
+    """
+    check_streamable(model)
+    net = model.net
+    widths = state_widths(model)
+    need = [sum(widths[j:]) for j in range(len(widths))]  # input positions block j needs
+    b, t, _ = history.shape
+    if t == 0 or need[0] == 0:
+        return zero_state(model, b, history.dtype, history.device)
+    recent = history[:, max(t - need[0], 0):, net.conv_features]
+    h = net.input(recent.transpose(1, 2))  # [B, K*C, <= need[0]]
+    h = F.pad(h, (need[0] - h.shape[-1], 0))  # steps before the series: zeros
+    state = []
+    for j, block in enumerate(net.blocks):
+        state.append(h[..., need[j] - widths[j]:])
+        if j + 1 < len(widths):
+            h, _ = block.valid(h, net.dilations[j])  # [B, K*C, need[j + 1]]
+            if t < need[j + 1]:
+                h = F.pad(h[..., need[j + 1] - t:], (need[j + 1] - t, 0))
+    if net.linear is not None:  # its last max(P, Q) - 1 inputs, zeros before the series
+        w = linear_width(model)
+        past = history[:, max(t - w, 0):].transpose(1, 2) if w else history[:, :0].transpose(1, 2)
+        state.append(F.pad(past, (w - past.shape[-1], 0)))
+    return tuple(state)
+
+
+class StreamStep(nn.Module):
+    """:func:`step` as a module, for export: (x_t [B, F], *state) -> (forecast [B, H], *state)."""
+
+    def __init__(self, model: ForecastModule) -> None:
+        super().__init__()
+        check_streamable(model)
+        self.model = model
+
+    def forward(self, x_t: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out, new = step(self.model, x_t, tuple(state))
+        return (out, *new)
