@@ -1,6 +1,7 @@
 """Score net variants on the validation split only (never the test split).
 
     python benchmarks/net_variants.py --seeds 0,1 NAME model.linear_lags=169 ...
+    python benchmarks/net_variants.py table      # every variant scored so far, as markdown
 
 Trains one run per seed with ``train.fit`` (Hydra overrides after NAME), then scores
 the best checkpoint honestly on every validation origin (a window ending at each
@@ -54,6 +55,28 @@ def score_val(overrides: list[str], seed: int, keep: str | None = None) -> dict:
     }
 
 
+def table(path: str) -> str:
+    """Markdown: one row per variant, means over its seeds."""
+    rows: dict[str, list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        rows.setdefault(r["name"], []).append(r)
+    stations = [k for k in next(iter(rows.values()))[0]["val_honest_mae"] if k != "all"]
+    out = ["| variant | overrides | seeds | all | " + " | ".join(stations)
+           + " | h = 1 | persistence h = 1 | steps | train s |",
+           "| --- | --- | --- |" + " ---: |" * (len(stations) + 5)]
+    for name, rs in rows.items():
+        def m(key: str, k: str, rs: list[dict] = rs) -> str:
+            return f"{np.mean([r[key][k] for r in rs]):.3f}"
+        over = " ".join(o for o in rs[0]["overrides"] if "max_steps" not in o) or "(default)"
+        out.append(f"| {name} | `{over}` | {','.join(str(r['seed']) for r in rs)} | "
+                   + " | ".join(m("val_honest_mae", k) for k in ["all", *stations])
+                   + f" | {m('val_h1_mae', 'all')} | {m('persistence_h1', 'all')} | "
+                   + f"{'/'.join(str(r['steps']) for r in rs)} | "
+                   + f"{'/'.join(str(round(r['train_seconds'])) for r in rs)} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
@@ -62,6 +85,9 @@ def main() -> None:
     parser.add_argument("--keep", help="folder that keeps each run (logs, checkpoints)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    if args.name == "table":  # print the table of every variant scored so far
+        print(table(args.out))  # noqa: T201 (a script's output)
+        return
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     rows = []
