@@ -114,10 +114,11 @@ def test_daily_epoch_seconds_with_series_id_and_timestamp_splits(tmp_path):
 def test_refusals_name_the_split_and_the_fix(tmp_path):
     src = tmp_path / "daily.csv"
     daily_epoch(40).to_csv(src, index=False)
-    dm = ForecastDataModule(str(src), "epoch", "value", series_id="site", horizon=6, span=8)
+    # validation holds 6 days: no origin has its 7 targets in it
+    dm = ForecastDataModule(str(src), "epoch", "value", series_id="site", horizon=7, span=4)
     dm.set_history(14)
     with pytest.raises(DataError, match=r"daily\.csv: no val windows: .*14 steps of history and "
-                                        r"6 targets.*widen the split or shrink the model"):
+                                        r"7 targets.*widen the split or shrink the model"):
         dm.setup()
     bad = ForecastDataModule(str(src), "epoch", "value", series_id="site",
                              fractions=(0.5, 0.6, 0.1))
