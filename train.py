@@ -48,9 +48,9 @@ def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int
     }
 
 
-def train(cfg: DictConfig, out_dir: str | Path) -> dict:
-    """Fit, pick the best checkpoint on val/loss, score it on test; return metrics.json."""
-    out_dir = Path(out_dir)
+def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataModule, dict]:
+    """Build data and model from ``cfg``, fit, and return the best checkpoint (on
+    val/loss), the data module and what the run did; scores nothing."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -69,6 +69,7 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     )
     dm.set_history(model.receptive_field - 1)
     dm.setup("fit")
+    model.fit_linear(dm.arrays, dm.origins["train"])
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s: causal=%s, receptive field %d steps, %d parameters, %d features",
              model.hparams.name, model.hparams.causal, model.receptive_field, n_params,
@@ -95,8 +96,22 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     best_path = Path(checkpoint.best_model_path)
     if not best_path.is_file():
         raise RuntimeError(f"training wrote no best checkpoint under {ckpt_dir}")
+    info = {
+        "n_parameters": n_params,
+        "epochs": int(trainer.current_epoch),
+        "best_epoch_val_loss": float(checkpoint.best_model_score),
+        "global_steps": int(trainer.global_step),
+        "train_seconds": round(train_seconds, 1),
+        "best_checkpoint": str(best_path),
+    }
+    return load_checkpoint(best_path), dm, info
 
-    best = load_checkpoint(best_path)
+
+def train(cfg: DictConfig, out_dir: str | Path) -> dict:
+    """Fit, pick the best checkpoint on val/loss, score it on test; return metrics.json."""
+    out_dir = Path(out_dir)
+    best, dm, info = fit(cfg, out_dir)
+    spec, model = dm.spec, best
     test = evaluate_test(best, dm, cfg.eval_batch_size)
     val = forecast_origins(best, dm.arrays, dm.origins["val"], spec, "teacher_forced", dm.span,
                            cfg.eval_batch_size)
@@ -104,7 +119,7 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
         "model": model.hparams.name,
         "causal": bool(model.hparams.causal),
         "receptive_field": model.receptive_field,
-        "n_parameters": n_params,
+        "n_parameters": info["n_parameters"],
         "seed": int(cfg.seed),
         "horizon": dm.horizon,
         "val_mae": mae(val.target, val.pred),
@@ -125,11 +140,8 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
         "test_honest_mae_by_horizon": test["honest"]["all"]["mae_by_horizon"],
         "test_teacher_forced_mae_by_horizon": test["teacher_forced"]["all"]["mae_by_horizon"],
         "test_targets": test["honest"]["all"]["n_targets"],
-        "epochs": int(trainer.current_epoch),
-        "best_epoch_val_loss": float(checkpoint.best_model_score),
-        "global_steps": int(trainer.global_step),
-        "train_seconds": round(train_seconds, 1),
-        "best_checkpoint": str(best_path),
+        **{k: info[k] for k in ("epochs", "best_epoch_val_loss", "global_steps",
+                                "train_seconds", "best_checkpoint")},
         "repairs": dm.frame.repairs.to_dict(),
     }
     write_json(out_dir / "metrics.json", metrics)

@@ -5,7 +5,8 @@
 - ``model.onnx``: scaled features ``x`` [batch, time, n_features] -> ``forecast``
   [batch, time, H] (dense, as ``ForecastModule.forward``; batch and time dynamic);
 - ``step.onnx`` (causal checkpoints only): ``x_t`` [batch, n_features] and
-  ``state_0 .. state_{L-1}`` [batch, channels, (k - 1) * d_j] -> ``forecast`` [batch, H]
+  ``state_0 ..`` (one per block [batch, channels, (k - 1) * d_j], and with a linear path
+  its past inputs [batch, F, max(P, Q) - 1]) -> ``forecast`` [batch, H]
   and ``next_state_0 ..`` (the same shapes): :func:`forecast.stream.step`, state in,
   state out; a zero state is a series' start;
 - ``export.json``: receptive field, horizon, feature names, state shapes, data spec.
@@ -26,7 +27,7 @@ import torch
 from forecast.files import atomic_write_bytes, write_json
 from forecast.module import CheckpointError, ForecastModule
 from forecast.predict import load_model
-from forecast.stream import StreamStep, state_widths, zero_state
+from forecast.stream import StreamStep, zero_state
 
 log = logging.getLogger("forecast.export")
 FORMATS = ("onnx",)
@@ -65,8 +66,7 @@ def export_onnx(model: ForecastModule, output_dir: str | Path) -> list[Path]:
             StreamStep(model), (x[:, 0], *state),
             (["x_t", *names[0]], ["forecast", *names[1]]),
             ({0: batch}, tuple({0: batch} for _ in state)))))
-        info["state_shapes"] = [["batch", int(s.shape[1]), w]
-                                for s, w in zip(state, state_widths(model), strict=True)]
+        info["state_shapes"] = [["batch", int(s.shape[1]), int(s.shape[2])] for s in state]
     else:
         log.warning("model '%s' is not causal: no streaming step (it reads steps after t); "
                     "model.onnx only", model.hparams.name)

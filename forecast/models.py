@@ -11,9 +11,12 @@ from torch import nn
 from forecast.conv import conv1d
 
 
-def receptive_field(kernel_size: int, dilations: list[int]) -> int:
-    """R = 1 + (k - 1) * sum(dilations): the inputs one output can read."""
-    return 1 + (kernel_size - 1) * sum(dilations)
+def receptive_field(
+    kernel_size: int, dilations: list[int], linear_lags: int = 0, feature_lags: int = 1
+) -> int:
+    """R = max(1 + (k - 1) * sum(dilations), P, Q): the inputs one output can read
+    (P, Q: the spans of the linear path's target and feature kernels)."""
+    return max(1 + (kernel_size - 1) * sum(dilations), linear_lags, feature_lags)
 
 
 def doubling_dilations(layers_per_stack: int, stacks: int = 1) -> list[int]:
@@ -33,7 +36,7 @@ class ResidualBlock(nn.Module):
         causal: bool, dropout: float, members: int = 1, impl: str = "pad",
     ) -> None:
         super().__init__()
-        self.members = members
+        self.members, self.kernel_size = members, kernel_size
         self.conv = conv1d(members * channels, members * 2 * channels, kernel_size, dilation,
                            causal, groups=members, impl=impl)
         self.residual = nn.Conv1d(members * channels, members * channels, 1, groups=members)
@@ -57,13 +60,37 @@ class ResidualBlock(nn.Module):
         be a multiple of ``stride``). ``gated`` [B, K*C, m] feeds the skip conv.
         """
         conv = self.conv.conv
-        y = F.conv1d(x, conv.weight, conv.bias, stride=stride, dilation=dilation,
+        k = self.kernel_size
+        # the causal taps (offsets -(k-1)*d .. 0): the padded conv's own weight, or the
+        # first k taps of the masked centred kernel
+        w = conv.weight if self.conv.impl == "pad" else self.conv.kernel()[..., :k]
+        y = F.conv1d(x, w, conv.bias, stride=stride, dilation=dilation,
                      groups=conv.groups)  # [B, K*2C, m]
         b, _, m = y.shape
         filt, gate = y.view(b, self.members, -1, m).chunk(2, dim=2)
         h = self.dropout((torch.tanh(filt) * torch.sigmoid(gate)).reshape(b, -1, m))
-        first = (conv.kernel_size[0] - 1) * dilation
+        first = (k - 1) * dilation
         return x[..., first::stride] + self.residual(h), h
+
+
+class LinearPath(nn.Module):
+    """Direct linear forecast: P lags of the target (feature 0) and Q lags of every feature.
+
+    (batch, F, T) -> (batch, H, T). Both kernels are length-preserving convs with the
+    same padding rule as the dilated stack, so the path is causal exactly when the net
+    is. Its weights can be set by a closed-form ridge fit (``forecast.linear``).
+    """
+
+    def __init__(self, n_features: int, horizon: int, lags: int, causal: bool,
+                 feature_lags: int = 1) -> None:
+        super().__init__()
+        self.lags, self.feature_lags = lags, feature_lags
+        self.lag = conv1d(1, horizon, lags, 1, causal)
+        self.lag.conv.bias = None  # the feature conv holds the one bias
+        self.point = conv1d(n_features, horizon, feature_lags, 1, causal)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lag(x[:, :1]) + self.point(x)
 
 
 class WaveNet(nn.Module):
@@ -73,7 +100,10 @@ class WaveNet(nn.Module):
     is read from inputs at steps i - (R - 1) .. i when causal, and from
     i - (R - 1) / 2 .. i + (R - 1) / 2 when not. With ``members`` > 1 it is an
     ensemble of that many independent nets (run as conv groups) whose outputs are
-    averaged.
+    averaged. With ``linear_lags`` P > 0 a :class:`LinearPath` is added to the
+    output (``feature_lags`` Q: its kernel over every feature), and the convolutions
+    model what it misses; features listed in
+    ``linear_only`` (indices) reach the linear path but not the convolutions.
     """
 
     def __init__(
@@ -87,18 +117,27 @@ class WaveNet(nn.Module):
         causal: bool = True,
         dropout: float = 0.0,
         members: int = 1,
+        linear_lags: int = 0,
+        linear_only: list[int] | None = None,
+        feature_lags: int = 1,
         impl: str = "pad",
     ) -> None:
         super().__init__()
         dilations = list(dilations) if dilations is not None else doubling_dilations(7)
+        only = sorted(set(linear_only or []))
+        if only and not linear_lags:
+            raise ValueError(f"linear_only={only} needs a linear path (linear_lags > 0)")
+        self.register_buffer("conv_features", torch.tensor(
+            [j for j in range(n_features) if j not in only], dtype=torch.long), persistent=False)
         self.dilations = dilations
         self.kernel_size = kernel_size
         self.causal = causal
         self.members = members
         self.horizon = horizon
-        self.receptive_field = receptive_field(kernel_size, dilations)
+        self.receptive_field = receptive_field(kernel_size, dilations, linear_lags,
+                                               feature_lags if linear_lags else 1)
         k = members
-        self.input = nn.Conv1d(n_features, k * channels, 1)
+        self.input = nn.Conv1d(len(self.conv_features), k * channels, 1)
         self.blocks = nn.ModuleList(
             ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout, members, impl)
             for d in dilations
@@ -109,9 +148,12 @@ class WaveNet(nn.Module):
             nn.ReLU(),
             nn.Conv1d(k * skip_channels, k * horizon, 1, groups=k),
         )
+        self.linear = (LinearPath(n_features, horizon, linear_lags, causal, feature_lags)
+                       if linear_lags else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.input(x.transpose(1, 2))  # [B, T, F] -> [B, K*C, T]
+        x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
+        h = self.input(x[:, self.conv_features])  # [B, K*C, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
@@ -119,6 +161,8 @@ class WaveNet(nn.Module):
         out = self.head(skips)  # [B, K*H, T]
         b, _, t = out.shape
         out = out.view(b, self.members, self.horizon, t).mean(dim=1)  # [B, H, T]
+        if self.linear is not None:
+            out = out + self.linear(x)
         return out.transpose(1, 2)  # [B, T, H]
 
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +179,7 @@ class WaveNet(nn.Module):
         spacing = [math.gcd(*self.dilations[j:]) for j in range(len(self.dilations))] + [1]
         spans = [(k - 1) * sum(self.dilations[j:]) for j in range(len(self.dilations) + 1)]
         steps = t - 1 - torch.arange(spans[0], -1, -spacing[0], device=x.device)  # grid
-        h = self.input(x[:, steps.clamp(min=0)].transpose(1, 2))  # [B, K*C, n0]
+        h = self.input(x[:, steps.clamp(min=0)][..., self.conv_features].transpose(1, 2))
         skips = 0
         for j, block in enumerate(self.blocks):
             if t <= spans[j]:  # positions before the window hold zeros (padding)
@@ -145,4 +189,8 @@ class WaveNet(nn.Module):
             steps = steps[(k - 1) * self.dilations[j] // spacing[j] :: stride]
             skips = skips + block.skip(g[..., -1:])
         out = self.head(skips)  # [B, K*H, 1]
-        return out.view(out.shape[0], self.members, self.horizon).mean(dim=1)  # [B, H]
+        out = out.view(out.shape[0], self.members, self.horizon).mean(dim=1)  # [B, H]
+        if self.linear is not None:  # its last output reads the last max(P, Q) steps
+            span = max(self.linear.lags, self.linear.feature_lags)
+            out = out + self.linear(x[:, -span:].transpose(1, 2))[..., -1]
+        return out

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 
+from forecast.features import DataSpec, SeriesArrays
+from forecast.linear import fit_linear_path
 from forecast.models import WaveNet, doubling_dilations, receptive_field
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,10 @@ def plain(value: object) -> object:
     if hasattr(value, "item"):  # numpy / torch scalars
         return value.item()
     raise TypeError(f"{type(value).__name__} is not a plain value; a checkpoint holds only those")
+
+
+def _feature_names(data_spec: dict | None) -> list[str]:
+    return DataSpec.from_dict(data_spec).feature_names if data_spec else []
 
 
 class CheckpointError(ValueError):
@@ -54,27 +62,56 @@ class ForecastModule(L.LightningModule):
         members: int = 1,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        linear_lags: int = 0,
+        feature_lags: int = 1,
+        linear_alpha: float = 1.0,
+        linear_only: list[str] | None = None,
+        linear_lr: float = 1.0,
+        warmup_steps: int = 0,
+        cosine: bool = False,
+        impl: str = "pad",
         data_spec: dict | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__()
         dilations = [int(d) for d in dilations] if dilations is not None else doubling_dilations(7)
+        linear_only = [str(n) for n in linear_only or []]
+        names = _feature_names(data_spec)
+        only = [names.index(n) for n in linear_only if n in names]
         self.save_hyperparameters({
             "n_features": int(n_features), "horizon": int(horizon), "causal": bool(causal),
             "channels": int(channels), "skip_channels": int(skip_channels),
             "kernel_size": int(kernel_size), "dilations": dilations, "dropout": float(dropout),
             "members": int(members),
-            "lr": float(lr), "weight_decay": float(weight_decay), "data_spec": plain(data_spec),
+            "lr": float(lr), "weight_decay": float(weight_decay),
+            "linear_lags": int(linear_lags), "feature_lags": int(feature_lags),
+            "linear_alpha": float(linear_alpha),
+            "linear_only": linear_only, "linear_lr": float(linear_lr),
+            "warmup_steps": int(warmup_steps), "cosine": bool(cosine), "impl": str(impl),
+            "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
-            "receptive_field": receptive_field(kernel_size, dilations),
+            "receptive_field": receptive_field(kernel_size, dilations, linear_lags,
+                                               feature_lags if linear_lags else 1),
         })
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
-                           causal, dropout, members)
+                           causal, dropout, members, linear_lags, only, feature_lags, impl)
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0
 
     @property
     def receptive_field(self) -> int:
         return self.net.receptive_field
+
+    def fit_linear(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
+        """Start from the ridge fit of the linear path on training origins; the
+        convolutions' output starts at zero, so the untrained net is that ridge model."""
+        if self.net.linear is None:
+            return
+        n = fit_linear_path(self.net.linear, arrays, origins, self.hparams.linear_alpha)
+        with torch.no_grad():
+            for p in self.net.head[-1].parameters():
+                p.zero_()
+        log.info("linear path: ridge fit on %d training origins (alpha %g)", n,
+                 self.hparams.linear_alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scaled features (B, T, n_features) -> scaled forecasts (B, T, H)."""
@@ -108,9 +145,30 @@ class ForecastModule(L.LightningModule):
         loss, n = self._loss(batch)
         self.log("test/mae", loss * self.target_scale, batch_size=int(n))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
-                                 weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> dict:
+        hp = self.hparams
+        linear = set(self.net.linear.parameters()) if self.net.linear is not None else set()
+        groups = [{"params": [p for p in self.parameters() if p not in linear]}]
+        if linear and hp.linear_lr > 0:  # linear_lr 0: the ridge fit stays as it is
+            groups.append({"params": list(linear), "lr": hp.lr * hp.linear_lr})
+        for p in linear:
+            p.requires_grad_(hp.linear_lr > 0)
+        opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
+        warm, total = self.hparams.warmup_steps, None
+        if self.hparams.cosine:
+            total = self.trainer.estimated_stepping_batches
+            if not 0 < total < math.inf:
+                raise ValueError("model.cosine=true needs a finite training budget "
+                                 "(trainer.max_steps)")
+            total = int(total)
+
+        def factor(step: int) -> float:
+            f = min(1.0, (step + 1) / warm) if warm else 1.0
+            if total:
+                f *= 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+            return f
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # the module's own RNG state, so a resumed run draws the same numbers

@@ -147,6 +147,26 @@ def test_mask_wavenet_checkpoint_loads_into_the_padded_net():
     x = torch.randn(2, 20, 3)
     with torch.no_grad():
         assert torch.allclose(padded(x), masked(x), atol=1e-6)
+        # the last-position path and the stream read the masked kernel's causal taps
+        assert torch.allclose(masked.forward_last(x), masked(x)[:, -1], atol=1e-6)
+
+
+def test_mask_impl_from_the_module_config_gives_the_same_forecasts():
+    from forecast.module import ForecastModule
+    from forecast.stream import advance, zero_state
+
+    torch.manual_seed(6)
+    kw = dict(n_features=3, horizon=2, channels=4, skip_channels=4, dilations=[1, 2],
+              linear_lags=5, feature_lags=3)
+    masked = ForecastModule(**kw, impl="mask").eval()
+    padded = ForecastModule(**kw).eval()
+    padded.load_state_dict(masked.state_dict())
+    assert masked.hparams.impl == "mask"
+    x = torch.randn(2, 12, 3)
+    with torch.no_grad():
+        assert torch.allclose(masked(x), padded(x), atol=1e-6)
+        streamed, _ = advance(masked, x, zero_state(masked, 2))
+        assert torch.allclose(streamed, masked(x), atol=1e-5)
 
 
 def test_bad_arguments_name_the_argument():

@@ -39,13 +39,31 @@ def state_widths(model: ForecastModule) -> list[int]:
     return [(model.net.kernel_size - 1) * d for d in model.net.dilations]
 
 
+def linear_width(model: ForecastModule) -> int:
+    """Past input steps the linear path keeps: ``max(P, Q) - 1`` (0: no linear path)."""
+    lin = model.net.linear
+    return max(lin.lags, lin.feature_lags) - 1 if lin is not None else 0
+
+
 def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.float32,
                device: torch.device | str = "cpu") -> State:
-    """The state before a series' first step (what ``forward``'s zero padding holds)."""
+    """The state before a series' first step (what ``forward``'s zero padding holds).
+
+    One tensor per block; with a linear path, last, its past inputs [B, F, max(P, Q) - 1].
+    """
     check_streamable(model)
     c = model.net.input.out_channels
-    return tuple(torch.zeros(batch, c, w, dtype=dtype, device=device)
-                 for w in state_widths(model))
+    state = [torch.zeros(batch, c, w, dtype=dtype, device=device) for w in state_widths(model)]
+    if model.net.linear is not None:
+        f = model.net.linear.point.conv.in_channels
+        state.append(torch.zeros(batch, f, linear_width(model), dtype=dtype, device=device))
+    return tuple(state)
+
+
+def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
+    """The linear path's last n outputs from its inputs buf [B, F, >= max(P, Q) - 1 + n]."""
+    lag = lin.lag.conv(buf[:, :1, buf.shape[-1] - (lin.lags - 1 + n):])
+    return lag + lin.point.conv(buf[..., buf.shape[-1] - (lin.feature_lags - 1 + n):])
 
 
 def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -53,18 +71,23 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch
     net = model.net
     if x.shape[1] == 0:
         return x.new_zeros(x.shape[0], 0, net.horizon), state
-    h = net.input(x.transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
+    h = net.input(x[..., net.conv_features].transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
     skips = 0
     new = []
-    for block, d, past in zip(net.blocks, net.dilations, state, strict=True):
+    blocks = state[:len(net.blocks)]
+    for block, d, past in zip(net.blocks, net.dilations, blocks, strict=True):
         buf = torch.cat([past, h], dim=-1)  # [B, K*C, w + n]
         new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
         h, g = block.valid(buf, d)  # [B, K*C, n] each
         skips = skips + block.skip(g)
     out = net.head(skips)  # [B, K*H, n]
     b, _, n = out.shape
-    out = out.view(b, net.members, net.horizon, n).mean(dim=1).transpose(1, 2)  # [B, n, H]
-    return out + x[..., :1], tuple(new)
+    out = out.view(b, net.members, net.horizon, n).mean(dim=1)  # [B, H, n]
+    if net.linear is not None:
+        buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + n]
+        out = out + _linear_valid(net.linear, buf, n)
+        new.append(buf[..., buf.shape[-1] - state[-1].shape[-1]:])
+    return out.transpose(1, 2) + x[..., :1], tuple(new)  # [B, n, H]
 
 
 def step(model: ForecastModule, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -87,7 +110,8 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
     b, t, _ = history.shape
     if t == 0 or need[0] == 0:
         return zero_state(model, b, history.dtype, history.device)
-    h = net.input(history[:, max(t - need[0], 0):].transpose(1, 2))  # [B, K*C, <= need[0]]
+    recent = history[:, max(t - need[0], 0):, net.conv_features]
+    h = net.input(recent.transpose(1, 2))  # [B, K*C, <= need[0]]
     h = F.pad(h, (need[0] - h.shape[-1], 0))  # steps before the series: zeros
     state = []
     for j, block in enumerate(net.blocks):
@@ -96,6 +120,10 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
             h, _ = block.valid(h, net.dilations[j])  # [B, K*C, need[j + 1]]
             if t < need[j + 1]:
                 h = F.pad(h[..., need[j + 1] - t:], (need[j + 1] - t, 0))
+    if net.linear is not None:  # its last max(P, Q) - 1 inputs, zeros before the series
+        w = linear_width(model)
+        past = history[:, max(t - w, 0):].transpose(1, 2) if w else history[:, :0].transpose(1, 2)
+        state.append(F.pad(past, (w - past.shape[-1], 0)))
     return tuple(state)
 
 
