@@ -48,14 +48,17 @@ def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int
     }
 
 
-def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataModule, dict]:
-    """Build data and model from ``cfg``, fit, and return the best checkpoint (on
-    val/loss), the data module and what the run did; scores nothing."""
+def _start(cfg: DictConfig, out_dir: Path) -> None:
+    """Run folder, resolved config and seeds: what every run does first."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if str(cfg.data.get("_target_", "")).endswith("FieldDataModule"):
-        return train_field(cfg, out_dir)
+
+
+def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataModule, dict]:
+    """Build data and model from ``cfg``, fit, and return the best checkpoint (on
+    val/loss), the data module and what the run did; scores nothing."""
+    _start(cfg, out_dir)
     if str(cfg.model.get("_target_", "")).endswith("FieldModule"):
         raise ValueError(f"model={cfg.model.name} is a field net: use data=era5_uk or "
                          "data=field data.path=FILE.nc data.variable=NAME")
@@ -110,6 +113,9 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
 def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     """Fit, pick the best checkpoint on val/loss, score it on test; return metrics.json."""
     out_dir = Path(out_dir)
+    if str(cfg.data.get("_target_", "")).endswith("FieldDataModule"):
+        _start(cfg, out_dir)
+        return train_field(cfg, out_dir)
     best, dm, info = fit(cfg, out_dir)
     spec, model = dm.spec, best
     test = evaluate_test(best, dm, cfg.eval_batch_size)

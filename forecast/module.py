@@ -203,6 +203,13 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModu
     missing = [k for k in ("n_features", "causal", "dilations") if k not in hp]
     if missing:
         raise CheckpointError(f"{path}: not a forecast checkpoint (hyperparameters lack {missing})")
+    if hp.get("data_spec") is not None:
+        try:
+            DataSpec.from_dict(hp["data_spec"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{path}: the checkpoint's stored data spec is damaged "
+                                  f"({type(err).__name__}: {err}); pass a .ckpt written by "
+                                  "train.py") from None
     module = ForecastModule(**{k: hp[k] for k in _BUILD_KEYS if k in hp})
     try:
         module.load_state_dict(ckpt["state_dict"])

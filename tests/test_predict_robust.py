@@ -199,9 +199,12 @@ def test_a_backtest_streams_chunk_by_chunk_with_the_same_numbers(tmp_path, model
     monkeypatch.setattr(runner, "forecast_units", spy)
     parts = forecast_files(model, [src], tmp_path / "parts", mode="backtest", batch_windows=16)
     assert max(sizes) <= 16 and sum(sizes) == 2 * (200 - (R - 1) - H)  # never more at once
-    a = (tmp_path / "whole" / "long.forecast.csv").read_text()
-    b = (tmp_path / "parts" / "long.forecast.csv").read_text()
-    assert a == b
+    a = pd.read_csv(tmp_path / "whole" / "long.forecast.csv")
+    b = pd.read_csv(tmp_path / "parts" / "long.forecast.csv")
+    # the same rows; values equal up to float32 rounding (batches of other sizes)
+    numeric = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric))
+    np.testing.assert_allclose(a[numeric].to_numpy(), b[numeric].to_numpy(), atol=1e-4)
     for x, y in zip(whole, parts, strict=True):
         assert x.metrics == pytest.approx(y.metrics)
 
