@@ -46,8 +46,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
 def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict:
     """Field runs: both nets and the field baselines over all grid points, the audit in time
     and space, maps, a GIF, and (``point_run=DIR``) point vs field."""
-    from forecast.field_point import point_forecasts
-    from forecast.field_report import FieldRun, evaluate_fields
+    from forecast.fields.point import point_forecasts
+    from forecast.fields.report import FieldRun, evaluate_fields
 
     if not all(is_field_run(r) for r in runs):
         raise RunError("runs: field runs and series runs cannot be compared in one report")

@@ -160,7 +160,7 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
 
 def train_field(cfg: DictConfig, out_dir: Path) -> dict:
     """Field runs (``data=era5_uk`` or ``data=field``): the 3-D net over (time, y, x)."""
-    from forecast.field_train import fit_field  # xarray only for field runs
+    from forecast.fields.train import fit_field  # xarray only for field runs
 
     if not str(cfg.model.get("_target_", "")).endswith("FieldModule"):
         raise ValueError(f"data={cfg.data._target_} is a field: use model=causal3d or "

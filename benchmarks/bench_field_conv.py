@@ -1,6 +1,6 @@
 """The field net's time-dilated 3-D convolution: torch's Conv3d with a time dilation
 against the same kernel applied as one 2-D convolution over the stacked time taps
-(``forecast.fieldnet.TimeConv3d``), forward and backward, on CPU.
+(``forecast.fields.net.TimeConv3d``), forward and backward, on CPU.
 
 Usage::
 
@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from forecast.fieldnet import TimeConv3d
+from forecast.fields.net import TimeConv3d
 
 
 def best_time(fn, repeats: int) -> float:

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 __all__ = ["load_checkpoint"]
 
 if TYPE_CHECKING:
-    from forecast.field_module import FieldModule
+    from forecast.fields.module import FieldModule
     from forecast.module import ForecastModule
 
 
 def load_checkpoint(path: str, map_location: str = "cpu") -> ForecastModule | FieldModule:
     """The trained LightningModule in eval mode (see :func:`forecast.module.load_checkpoint`;
-    a field run's checkpoint gives :class:`forecast.field_module.FieldModule`)."""
-    from forecast.field_module import is_field_checkpoint_file, load_field_checkpoint
+    a field run's checkpoint gives :class:`forecast.fields.module.FieldModule`)."""
+    from forecast.fields.module import is_field_checkpoint_file, load_field_checkpoint
     from forecast.module import load_checkpoint as _load  # torch only when needed
 
     if is_field_checkpoint_file(path):

@@ -10,9 +10,9 @@ from fieldfiles import field_overrides, write_field
 
 import train
 from forecast.conv import CausalConv3d, SameConv3d
-from forecast.field_audit import audit_field
-from forecast.field_module import FieldModule
-from forecast.fieldnet import TimeConv3d
+from forecast.fields.audit import audit_field
+from forecast.fields.module import FieldModule
+from forecast.fields.net import TimeConv3d
 
 
 @pytest.mark.parametrize("causal,dilation", [(True, 4), (False, 4), (True, 1)])
@@ -87,4 +87,4 @@ def test_field_configs_compose(tmp_path):
         assert cfg.model.horizon == cfg.data.horizon == 6
         assert cfg.model.causal is (model == "causal3d")
     cfg = compose_train(["data=field", "model=causal3d", "data.path=x.nc", "data.variable=v"])
-    assert cfg.data._target_ == "forecast.field_data.FieldDataModule"
+    assert cfg.data._target_ == "forecast.fields.data.FieldDataModule"

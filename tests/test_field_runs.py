@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 import evaluate
 import forecast
 import train
-from forecast.field_data import field_inputs
-from forecast.field_module import load_field_checkpoint
+from forecast.fields.data import field_inputs
+from forecast.fields.module import load_field_checkpoint
 from forecast.module import CheckpointError
 from forecast.predict import run
 

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 from fieldfiles import make_field, write_field
 
-from forecast.field_data import FieldDataModule
-from forecast.fields import open_field
+from forecast.fields.data import FieldDataModule
+from forecast.fields.reading import open_field
 from forecast.frame import DataError
 
 

@@ -250,10 +250,10 @@ def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
         fsync_each: object = False) -> int:
     """Check the arguments, load, forecast, summarise; the exit code (0 all ok, 1 some
     failed, 2 nothing ran: a bad argument, checkpoint or input path)."""
-    from forecast.field_module import is_field_checkpoint_file, load_field_checkpoint
+    from forecast.fields.module import is_field_checkpoint_file, load_field_checkpoint
 
     if is_field_checkpoint_file(checkpoint):  # NetCDF maps in, CF NetCDF forecasts out
-        from forecast.field_predict import run_fields
+        from forecast.fields.predict import run_fields
 
         return run_fields(load_field_checkpoint(checkpoint, device), inputs, output_dir)
     try:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from forecast.data import SPLITS, resolve_splits, verify_checksum
 from forecast.features import calendar_features
-from forecast.fields import Field, load_into_memory, open_field
+from forecast.fields.reading import Field, load_into_memory, open_field
 from forecast.frame import DataError
 from forecast.windows import Window, origins, slide, tile
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from forecast.fieldnet import FieldNet
+from forecast.fields.net import FieldNet
 from forecast.models import receptive_field
 from forecast.module import CheckpointError, plain
 

@@ -15,9 +15,9 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from forecast.field_data import FieldDataModule
-from forecast.field_eval import FieldForecasts, field_forecasts, field_scores, last_frames
-from forecast.field_module import FieldModule, load_field_checkpoint
+from forecast.fields.data import FieldDataModule
+from forecast.fields.evaluation import FieldForecasts, field_forecasts, field_scores, last_frames
+from forecast.fields.module import FieldModule, load_field_checkpoint
 from forecast.files import write_json
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Point vs field: one grid point's series as a CSV for the 1-D net, and that net's honest
 forecasts at the test origins, to set beside the field net's at the same point.
 
-    python -m forecast.field_point --lat 51.5074 --lon -0.1278 --out outputs/london_t2m.csv
+    python -m forecast.fields.point --lat 51.5074 --lon -0.1278 --out outputs/london_t2m.csv
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.fields import open_field
+from forecast.fields.reading import open_field
 from forecast.files import atomic_write_text
 
 log = logging.getLogger(__name__)

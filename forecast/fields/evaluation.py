@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from forecast.evaluation import dense_windows, honest_windows
-from forecast.field_data import field_inputs
-from forecast.fields import Field
+from forecast.fields.data import field_inputs
+from forecast.fields.reading import Field
 from forecast.metrics import score
 from forecast.windows import Window
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from forecast.field_audit import audit_field
-from forecast.field_baselines import GridLinear, persistence, seasonal_naive
-from forecast.field_data import FieldDataModule, field_inputs
-from forecast.field_eval import FieldForecasts, field_forecasts, field_scores
-from forecast.field_figures import write_field_figures
-from forecast.field_module import FieldModule, load_field_checkpoint
+from forecast.fields.audit import audit_field
+from forecast.fields.baselines import GridLinear, persistence, seasonal_naive
+from forecast.fields.data import FieldDataModule, field_inputs
+from forecast.fields.evaluation import FieldForecasts, field_forecasts, field_scores
+from forecast.fields.figures import write_field_figures
+from forecast.fields.module import FieldModule, load_field_checkpoint
 from forecast.files import atomic_write_bytes, atomic_write_text, write_json
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from forecast.field_data import FieldDataModule  # noqa: E402
-from forecast.field_eval import FieldForecasts  # noqa: E402
+from forecast.fields.data import FieldDataModule  # noqa: E402
+from forecast.fields.evaluation import FieldForecasts  # noqa: E402
 from forecast.files import atomic_write_bytes  # noqa: E402
 
 

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from forecast.field_data import field_inputs
-from forecast.field_module import FieldModule
-from forecast.fields import open_field
+from forecast.fields.data import field_inputs
+from forecast.fields.module import FieldModule
+from forecast.fields.reading import open_field
 from forecast.files import atomic_write_text, atomic_write_with
 from forecast.frame import DataError
 
