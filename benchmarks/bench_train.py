@@ -50,6 +50,8 @@ def main() -> None:
     dm, model = default_task(args.overrides)
     model.train()
     opt = model.configure_optimizers()
+    if isinstance(opt, dict):  # {"optimizer": ..., "lr_scheduler": ...}
+        opt = opt["optimizer"]
     batches = []
     for batch in dm.train_dataloader():
         batches.append(batch)
