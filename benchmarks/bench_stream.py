@@ -68,17 +68,20 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--features", type=int, default=27)
     parser.add_argument("--min-seconds", type=float, default=1.0)
+    parser.add_argument("--layers", default="7,9,11",
+                        help="stack depths: R = 2 ** (layers + 1) - 1")
+    parser.add_argument("--batches", default="1,256", help="series stepped together")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, members {args.members}, {args.features} features")
     print(f"{'R':>5} {'batch':>5} | {'step ms':>9} {'recompute ms':>12} {'fast ms':>9} | "
           f"{'step/s (series)':>15} | {'vs recompute':>12} {'vs fast':>8}")
-    for layers in (7, 9, 11):
+    for layers in (int(v) for v in args.layers.split(",")):
         torch.manual_seed(0)
         model = ForecastModule(args.features, 24, dilations=[2**i for i in range(layers)],
                                members=args.members).eval()
         r = model.receptive_field
-        for batch in (1, 256):
+        for batch in (int(v) for v in args.batches.split(",")):
             x = torch.randn(batch, r, args.features)
             t_step, t_full, t_fast = measure(model, x, args.min_seconds)
             print(f"{r:>5} {batch:>5} | {t_step * 1e3:9.3f} {t_full * 1e3:12.2f} "

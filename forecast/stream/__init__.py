@@ -69,7 +69,8 @@ def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
 def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
     """Feed n new steps: x [B, n, F] -> (forecasts [B, n, H], state after the n steps)."""
     net = model.net
-    if x.shape[1] == 0:
+    n = x.shape[1]
+    if n == 0:
         return x.new_zeros(x.shape[0], 0, net.horizon), state
     h = net.input(x[..., net.conv_features].transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
     skips = 0
@@ -78,10 +79,13 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch
     for block, d, past in zip(net.blocks, net.dilations, blocks, strict=True):
         buf = torch.cat([past, h], dim=-1)  # [B, K*C, w + n]
         new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
-        h, g = block.valid(buf, d)  # [B, K*C, n] each
+        if n == 1 and d > 1:  # one step reads k taps, d apart: gather them, convolve densely
+            h, g = block.valid(buf[..., buf.shape[-1] - 1 - past.shape[-1]::d], 1)
+        else:
+            h, g = block.valid(buf, d)  # [B, K*C, n] each
         skips = skips + block.skip(g)
     out = net.head(skips)  # [B, K*H, n]
-    b, _, n = out.shape
+    b = out.shape[0]
     out = out.view(b, net.members, net.horizon, n).mean(dim=1)  # [B, H, n]
     if net.linear is not None:
         buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + n]
