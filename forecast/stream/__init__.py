@@ -66,12 +66,57 @@ def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
     return lag + lin.point.conv(buf[..., buf.shape[-1] - (lin.feature_lags - 1 + n):])
 
 
+def _at_one(conv: nn.Module, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """One output of a (grouped) conv whose input x [B, G*I, k] holds exactly its k taps.
+
+    -> [B, G*O]: per group a matrix product, which on a CPU costs a fraction of a
+    convolution call's set-up for a single position.
+    """
+    w = conv.weight if weight is None else weight  # [G*O, I, k]
+    g, (go, i, k) = conv.groups, w.shape
+    out = torch.einsum("bgi,goi->bgo", x.reshape(x.shape[0], g, i * k),
+                       w.reshape(g, go // g, i * k)).reshape(x.shape[0], go)
+    return out if conv.bias is None else out + conv.bias
+
+
+def _step_one(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    """:func:`advance` for one new step, x [B, 1, F], by matrix products at one position."""
+    net = model.net
+    b = x.shape[0]
+    h = _at_one(net.input, x[:, :, net.conv_features].transpose(1, 2))  # [B, K*C]
+    skips = 0
+    new = []
+    for block, d, past in zip(net.blocks, net.dilations, state[:len(net.blocks)], strict=True):
+        buf = torch.cat([past, h[..., None]], dim=-1)  # [B, K*C, w + 1]
+        new.append(buf[..., 1:])
+        inner, k = block.conv.conv, block.kernel_size
+        w = inner.weight if block.conv.impl == "pad" else block.conv.kernel()[..., :k]
+        y = _at_one(inner, buf[..., ::d], w)  # k taps d apart -> [B, K*2C]
+        filt, gate = y.view(b, block.members, -1).chunk(2, dim=2)  # [B, K, C] each
+        g = block.dropout((torch.tanh(filt) * torch.sigmoid(gate)).reshape(b, -1))  # [B, K*C]
+        h = h + _at_one(block.residual, g[..., None])
+        skips = skips + _at_one(block.skip, g[..., None])
+    out = skips
+    for layer in net.head:
+        out = _at_one(layer, out[..., None]) if isinstance(layer, nn.Conv1d) else layer(out)
+    out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
+    if net.linear is not None:
+        lin = net.linear
+        buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + 1]
+        new.append(buf[..., 1:])
+        out = (out + _at_one(lin.lag.conv, buf[:, :1, buf.shape[-1] - lin.lags:])
+               + _at_one(lin.point.conv, buf[..., buf.shape[-1] - lin.feature_lags:]))
+    return (out + x[:, 0, :1])[:, None], tuple(new)  # [B, 1, H]
+
+
 def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
     """Feed n new steps: x [B, n, F] -> (forecasts [B, n, H], state after the n steps)."""
     net = model.net
     n = x.shape[1]
     if n == 0:
         return x.new_zeros(x.shape[0], 0, net.horizon), state
+    if n == 1:
+        return _step_one(model, x, state)
     h = net.input(x[..., net.conv_features].transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
     skips = 0
     new = []
@@ -79,10 +124,7 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch
     for block, d, past in zip(net.blocks, net.dilations, blocks, strict=True):
         buf = torch.cat([past, h], dim=-1)  # [B, K*C, w + n]
         new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
-        if n == 1 and d > 1:  # one step reads k taps, d apart: gather them, convolve densely
-            h, g = block.valid(buf[..., buf.shape[-1] - 1 - past.shape[-1]::d], 1)
-        else:
-            h, g = block.valid(buf, d)  # [B, K*C, n] each
+        h, g = block.valid(buf, d)  # [B, K*C, n] each
         skips = skips + block.skip(g)
     out = net.head(skips)  # [B, K*H, n]
     b = out.shape[0]
