@@ -14,9 +14,11 @@ if TYPE_CHECKING:
 def load_checkpoint(path: str, map_location: str = "cpu") -> ForecastModule | FieldModule:
     """The trained LightningModule in eval mode (see :func:`forecast.module.load_checkpoint`;
     a field run's checkpoint gives :class:`forecast.fields.module.FieldModule`)."""
-    from forecast.fields.module import is_field_checkpoint_file, load_field_checkpoint
+    from forecast.fields.module import is_field_checkpoint, load_field_checkpoint
     from forecast.module import load_checkpoint as _load  # torch only when needed
+    from forecast.module import read_checkpoint
 
-    if is_field_checkpoint_file(path):
-        return load_field_checkpoint(path, map_location)
-    return _load(path, map_location)
+    ckpt = read_checkpoint(path, map_location)  # read once, then built by its kind
+    if is_field_checkpoint(ckpt["hyper_parameters"]):
+        return load_field_checkpoint(path, map_location, ckpt)
+    return _load(path, map_location, ckpt)

@@ -179,8 +179,9 @@ class ForecastModule(L.LightningModule):
 _BUILD_KEYS = tuple(inspect.signature(ForecastModule.__init__).parameters)[1:]
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModule:
-    """The trained module in eval mode, from a checkpoint path alone (no pickled objects)."""
+def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
+    """A checkpoint file's contents, loaded weights-only (no pickled objects), or a
+    one-line :class:`CheckpointError`; series and field checkpoints alike."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -199,6 +200,26 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModu
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path}: not a forecast checkpoint (no state_dict/hyper_parameters)")
+    return ckpt
+
+
+def restore(module: L.LightningModule, ckpt: dict, path: str | Path) -> L.LightningModule:
+    """``module`` with the checkpoint's weights, in eval mode."""
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit the stored hyperparameters "
+                              f"({str(err).splitlines()[0]})") from None
+    return module.eval()
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu",
+                    ckpt: dict | None = None) -> ForecastModule:
+    """The trained module in eval mode, from a checkpoint path alone (no pickled objects).
+
+    ``ckpt``: the file's contents when :func:`read_checkpoint` already read them.
+    """
+    ckpt = read_checkpoint(path, map_location) if ckpt is None else ckpt
     hp = ckpt["hyper_parameters"]
     missing = [k for k in ("n_features", "causal", "dilations") if k not in hp]
     if missing:
@@ -210,10 +231,4 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> ForecastModu
             raise CheckpointError(f"{path}: the checkpoint's stored data spec is damaged "
                                   f"({type(err).__name__}: {err}); pass a .ckpt written by "
                                   "train.py") from None
-    module = ForecastModule(**{k: hp[k] for k in _BUILD_KEYS if k in hp})
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the stored hyperparameters "
-                              f"({str(err).splitlines()[0]})") from None
-    return module.eval()
+    return restore(ForecastModule(**{k: hp[k] for k in _BUILD_KEYS if k in hp}), ckpt, path)

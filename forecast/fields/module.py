@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import pickle
 from pathlib import Path
 
 import lightning as L
@@ -11,7 +10,7 @@ import torch
 
 from forecast.fields.net import FieldNet
 from forecast.models import receptive_field
-from forecast.module import CheckpointError, plain
+from forecast.module import CheckpointError, plain, read_checkpoint, restore
 
 
 class FieldModule(L.LightningModule):
@@ -93,33 +92,15 @@ def is_field_checkpoint(hparams: dict) -> bool:
     return hparams.get("kind") == "field"
 
 
-def is_field_checkpoint_file(path: str | Path) -> bool:
-    """True for a readable checkpoint written by a field run (False for anything else)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # not ours to judge: the series loader reports it
-        return False
-    return isinstance(ckpt, dict) and is_field_checkpoint(ckpt.get("hyper_parameters", {}))
+def load_field_checkpoint(path: str | Path, map_location: str = "cpu",
+                          ckpt: dict | None = None) -> FieldModule:
+    """The trained field module in eval mode, from the checkpoint alone (weights only).
 
-
-def load_field_checkpoint(path: str | Path, map_location: str = "cpu") -> FieldModule:
-    """The trained field module in eval mode, from the checkpoint alone (weights only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable, safe checkpoint ({first})") from None
-    hp = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
-    if not is_field_checkpoint(hp) or "state_dict" not in ckpt:
+    ``ckpt``: the file's contents when :func:`read_checkpoint` already read them.
+    """
+    ckpt = read_checkpoint(path, map_location) if ckpt is None else ckpt
+    hp = ckpt["hyper_parameters"]
+    if not is_field_checkpoint(hp):
         raise CheckpointError(f"{path}: not a field checkpoint (train.py data=era5_uk "
                               "model=causal3d writes one)")
-    module = FieldModule(**{k: hp[k] for k in _BUILD_KEYS if k in hp})
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the stored hyperparameters "
-                              f"({str(err).splitlines()[0]})") from None
-    return module.eval()
+    return restore(FieldModule(**{k: hp[k] for k in _BUILD_KEYS if k in hp}), ckpt, path)

@@ -22,11 +22,12 @@ NON_CAUSAL_WARNING = (
     "cannot forecast honestly; use a model=causal checkpoint")
 
 
-def load_model(path: str | Path, device: str = "cpu") -> tuple[ForecastModule, DataSpec]:
+def load_model(path: str | Path, device: str = "cpu",
+               ckpt: dict | None = None) -> tuple[ForecastModule, DataSpec]:
     """The checkpoint's model in eval mode on ``device`` and its data spec, or a
-    :class:`CheckpointError`."""
+    :class:`CheckpointError` (``ckpt``: the file's contents, when already read)."""
     try:
-        model = load_checkpoint(path, map_location="cpu")
+        model = load_checkpoint(path, map_location="cpu", ckpt=ckpt)
     except CheckpointError:
         raise
     except Exception as err:  # torch's safe unpickler fails on junk with assorted errors

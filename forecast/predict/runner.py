@@ -18,7 +18,7 @@ import torch
 from forecast.features import DataSpec
 from forecast.files import sweep_stale, sync_dir
 from forecast.frame import DataError, ReadLimits
-from forecast.module import CheckpointError, ForecastModule
+from forecast.module import CheckpointError, ForecastModule, read_checkpoint
 from forecast.predict.args import (
     ArgumentError,
     Options,
@@ -250,18 +250,22 @@ def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
         fsync_each: object = False) -> int:
     """Check the arguments, load, forecast, summarise; the exit code (0 all ok, 1 some
     failed, 2 nothing ran: a bad argument, checkpoint or input path)."""
-    from forecast.fields.module import is_field_checkpoint_file, load_field_checkpoint
+    from forecast.fields.module import is_field_checkpoint, load_field_checkpoint
 
-    if is_field_checkpoint_file(checkpoint):  # NetCDF maps in, CF NetCDF forecasts out
-        from forecast.fields.predict import run_fields
+    try:  # read once; a bad file is reported below, in the order the arguments are checked
+        ckpt = read_checkpoint(checkpoint)
+    except CheckpointError:
+        ckpt = None
+    if ckpt is not None and is_field_checkpoint(ckpt["hyper_parameters"]):
+        from forecast.fields.predict import run_fields  # NetCDF maps in, CF NetCDF out
 
-        return run_fields(load_field_checkpoint(checkpoint, device), inputs, output_dir)
+        return run_fields(load_field_checkpoint(checkpoint, device, ckpt), inputs, output_dir)
     try:
         opts: Options = check_options(mode, batch_size, max_file_mb, max_rows, fsync_each)
         dev = check_device(device)
         out = check_output_dir(output_dir)
         paths = resolve_inputs(inputs)
-        model, _ = load_model(checkpoint, str(dev))
+        model, _ = load_model(checkpoint, str(dev), ckpt)
     except (ArgumentError, ValueError, CheckpointError) as err:
         log.error("%s", err)
         return EXIT_NOTHING_RAN
