@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 VERBOSE_FLAGS = ("--verbose", "-v")
@@ -71,3 +71,25 @@ def one_line_errors(log: logging.Logger, code: int = 1,
             where = f"in {files[0].baseFilename}" if files else "with --verbose"
             log.error("(the traceback is %s)", where if files else f"shown {where}")
         raise SystemExit(code) from None
+
+
+def first_missing(cfg: Mapping, keys: Sequence[str]) -> str | None:
+    """The first of ``keys`` a composed entry-point config leaves unset (???, null, "")."""
+    from omegaconf import OmegaConf  # called from entry points' main() only
+
+    for key in keys:
+        if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
+            return key
+    return None
+
+
+def run_hydra(hydra_main: Callable[[], None],
+              failed: Callable[[], int] = lambda: 2) -> int | None:
+    """Call a ``@hydra.main`` function: None when it returned, else ``failed()``, the exit
+    code of a failure (Hydra exits 1 on a bad override; :func:`one_line_errors` exits too)."""
+    try:
+        hydra_main()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            return failed()
+    return None

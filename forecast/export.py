@@ -97,26 +97,23 @@ def run(checkpoint: str | Path, output_dir: str | Path, format: str = "onnx") ->
 def main() -> int:
     """``python -m forecast.export ...``: the Hydra shell around :func:`run`."""
     import hydra  # the entry point alone needs Hydra
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
+
+    from forecast.cli import first_missing, run_hydra
 
     result = {"code": 2}
 
     @hydra.main(version_base="1.3", config_path="../configs", config_name="export")
     def _main(cfg: DictConfig) -> None:
-        for key in ("checkpoint", "output_dir"):
-            if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
-                log.error("%s is required: python -m forecast.export checkpoint=PATH "
-                          "format=onnx output_dir=DIR", key)
-                return
+        key = first_missing(cfg, ("checkpoint", "output_dir"))
+        if key is not None:
+            log.error("%s is required: python -m forecast.export checkpoint=PATH "
+                      "format=onnx output_dir=DIR", key)
+            return
         result["code"] = run(cfg.checkpoint, cfg.output_dir, str(cfg.format))
 
-    try:
-        _main()
-    except SystemExit as exc:  # Hydra exits 1 on a bad override
-        if exc.code not in (0, None):
-            return 2
-    return result["code"]
-
+    failed = run_hydra(_main)
+    return result["code"] if failed is None else failed
 
 if __name__ == "__main__":
     sys.exit(main())

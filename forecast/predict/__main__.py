@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from forecast.cli import one_line_errors, take_verbose_flag
+from forecast.cli import first_missing, one_line_errors, run_hydra, take_verbose_flag
 from forecast.predict.runner import run
 from forecast.predict.summary import EXIT_NOTHING_RAN, EXIT_SOME_FAILED
 
@@ -25,10 +25,10 @@ def main() -> int:
 
     @hydra.main(version_base="1.3", config_path="../../configs", config_name="predict")
     def _main(cfg: DictConfig) -> None:
-        for key in ("checkpoint", "inputs"):
-            if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
-                log.error("%s is required: %s", key, USAGE)
-                return
+        key = first_missing(cfg, ("checkpoint", "inputs"))
+        if key is not None:
+            log.error("%s is required: %s", key, USAGE)
+            return
         inputs = cfg.inputs
         if not isinstance(inputs, str):
             inputs = [str(v) for v in OmegaConf.to_container(inputs, resolve=True)]
@@ -39,12 +39,8 @@ def main() -> int:
                 cfg.mode, cfg.batch_size, cfg.device, cfg.max_file_mb, cfg.max_rows,
                 cfg.fsync_each)
 
-    try:
-        _main()
-    except SystemExit as exc:  # Hydra exits 1 on a bad override; one_line_errors exits too
-        if exc.code not in (0, None):
-            return EXIT_SOME_FAILED if state["started"] else EXIT_NOTHING_RAN
-    return state["code"]
+    failed = run_hydra(_main, lambda: EXIT_SOME_FAILED if state["started"] else EXIT_NOTHING_RAN)
+    return state["code"] if failed is None else failed
 
 
 if __name__ == "__main__":

@@ -145,7 +145,9 @@ def run(checkpoint: str | Path, input: str | Path, output: str | Path, follow: b
 def main() -> int:
     """The Hydra shell around :func:`run`."""
     import hydra  # the entry point alone needs Hydra
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
+
+    from forecast.cli import first_missing, run_hydra
 
     result = {"code": 2}
 
@@ -156,22 +158,17 @@ def main() -> int:
 
     @hydra.main(version_base="1.3", config_path=configs, config_name="stream")
     def _main(cfg: DictConfig) -> None:
-        for key in ("checkpoint", "input", "output"):
-            if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
-                log.error("%s is required: python -m forecast.stream checkpoint=PATH input=FILE "
-                          "output=FILE [follow=true|false]", key)
-                return
+        key = first_missing(cfg, ("checkpoint", "input", "output"))
+        if key is not None:
+            log.error("%s is required: python -m forecast.stream checkpoint=PATH input=FILE "
+                      "output=FILE [follow=true|false]", key)
+            return
         result["code"] = run(cfg.checkpoint, cfg.input, cfg.output, bool(cfg.follow),
                              cfg.state, float(cfg.poll_seconds))
 
     signal.signal(signal.SIGTERM, _stop)  # a stop request ends the loop cleanly
-    try:
-        _main()
-    except SystemExit as exc:  # Hydra exits 1 on a bad override
-        if exc.code not in (0, None):
-            return 2
-    return result["code"]
-
+    failed = run_hydra(_main)
+    return result["code"] if failed is None else failed
 
 if __name__ == "__main__":
     sys.exit(main())
