@@ -162,6 +162,8 @@ def test_mask_impl_from_the_module_config_gives_the_same_forecasts():
     padded = ForecastModule(**kw).eval()
     padded.load_state_dict(masked.state_dict())
     assert masked.hparams.impl == "mask"
+    conv = masked.net.blocks[0].conv
+    assert conv.impl == "mask" and conv.conv.weight.shape[-1] == 5  # a masked 2k - 1 kernel
     x = torch.randn(2, 12, 3)
     with torch.no_grad():
         assert torch.allclose(masked(x), padded(x), atol=1e-6)
