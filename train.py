@@ -22,12 +22,20 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.baselines import Persistence
+from forecast.checkpoint_io import AtomicCheckpointIO
 from forecast.cli import one_line_errors, take_verbose_flag
 from forecast.data import ForecastDataModule
 from forecast.evaluation import collect, forecast_origins, station_scores
 from forecast.files import atomic_write_text, write_json
 from forecast.metrics import mae
 from forecast.module import ForecastModule, load_checkpoint
+from forecast.resume import (
+    RngState,
+    RunCheckpoint,
+    StepCheckpoint,
+    check_same_run,
+    resume_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parent
 OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
@@ -63,7 +71,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
         raise ValueError(f"model={cfg.model.name} is a field net: use data=era5_uk or "
                          "data=field data.path=FILE.nc data.variable=NAME")
 
-    dm: ForecastDataModule = instantiate(cfg.data, _convert_="all")
+    dm: ForecastDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
     spec = dm.load()
     for line in dm.frame.repairs.lines():
         log.info("repair: %s", line)
@@ -79,20 +87,28 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
              spec.n_features)
 
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",
-                                 mode="min", save_last=True, auto_insert_metric_name=False)
-    callbacks = [checkpoint, EarlyStopping(monitor="val/loss", mode="min", patience=cfg.patience),
+    resume_from = resume_checkpoint(cfg.get("resume"), out_dir)
+    if resume_from is not None:
+        check_same_run(resume_from, dict(model.hparams))
+    checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",
+                               mode="min", save_last=True, auto_insert_metric_name=False,
+                               enable_version_counter=False, save_on_train_epoch_end=False)
+    callbacks = [checkpoint, StepCheckpoint(ckpt_dir, cfg.checkpoint_every), RngState(),
+                 # decided at validation end, before the checkpoint written there (whole state)
+                 EarlyStopping(monitor="val/loss", mode="min", patience=cfg.patience,
+                               check_on_train_epoch_end=False),
                  RichModelSummary(max_depth=2)]
     if cfg.ema_decay > 0:  # validate and checkpoint an exponential moving average of the weights
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RichProgressBar())
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
+        cfg.trainer, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(out_dir),
         logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
     )
     start = time.perf_counter()
-    trainer.fit(model, datamodule=dm)
+    trainer.fit(model, datamodule=dm, ckpt_path=resume_from)
     train_seconds = time.perf_counter() - start
     if trainer.interrupted:
         raise KeyboardInterrupt

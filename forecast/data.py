@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from forecast.features import DataSpec, SeriesArrays, fit_spec, series_arrays
 from forecast.frame import DataError, Frame, FrameSpec, read_frame
+from forecast.loader import ResumableLoader
 from forecast.windows import Window, origins, slide, tile
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,10 @@ class ForecastDataModule(L.LightningDataModule):
         checksum: str | None = None,
         calendar: Sequence[str] | None = None,
         angular: Sequence[str] = (),
+        seed: int = 0,
     ) -> None:
         super().__init__()
+        self.seed = int(seed)  # the training order is a function of (seed, epoch) alone
         self.path, self.checksum = path, checksum
         self.calendar = list(calendar) if calendar is not None else None
         self.angular = list(angular)
@@ -212,13 +215,14 @@ class ForecastDataModule(L.LightningDataModule):
             log.info("%s: %d origins, %d windows", split, n, len(windows))
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=True,
-                          num_workers=self.num_workers, drop_last=False)
+        return ResumableLoader(self.datasets["train"], self.batch_size, self.seed,
+                               self.num_workers)
 
     def _eval_loader(self, split: str) -> DataLoader:
         ds = self.datasets[split]
+        # its own generator: evaluating draws nothing from the global one (resumed runs match)
         return DataLoader(ds, batch_sampler=ds.length_batches(self.batch_size),
-                          num_workers=self.num_workers)
+                          num_workers=self.num_workers, generator=torch.Generator())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")

@@ -150,7 +150,9 @@ class ForecastModule(L.LightningModule):
         linear = set(self.net.linear.parameters()) if self.net.linear is not None else set()
         groups = [{"params": [p for p in self.parameters() if p not in linear]}]
         if linear and hp.linear_lr > 0:  # linear_lr 0: the ridge fit stays as it is
-            groups.append({"params": list(linear), "lr": hp.lr * hp.linear_lr})
+            # in module order, not set order (ids): a resumed optimiser maps state by position
+            groups.append({"params": list(self.net.linear.parameters()),
+                           "lr": hp.lr * hp.linear_lr})
         for p in linear:
             p.requires_grad_(hp.linear_lr > 0)
         opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
