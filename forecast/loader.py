@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-
-# mixes seed and epoch into one generator seed (distinct for every seed < 2**32 and epoch)
-_EPOCH_STRIDE = 2**32
 
 
 class EpochSampler(Sampler[int]):
@@ -41,8 +39,8 @@ class EpochSampler(Sampler[int]):
         self._skip_epoch, self._skip = int(epoch), int(count)
 
     def order(self, epoch: int) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed % _EPOCH_STRIDE + _EPOCH_STRIDE * epoch)
-        return torch.randperm(self.n, generator=g).tolist()
+        # numpy's seed sequence mixes both numbers (torch's generator keeps 32 bits of a seed)
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n).tolist()
 
     def __iter__(self) -> Iterator[int]:
         # a generator: the order is drawn at the first index, after Lightning's set_epoch
