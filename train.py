@@ -70,6 +70,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
     if str(cfg.model.get("_target_", "")).endswith("FieldModule"):
         raise ValueError(f"model={cfg.model.name} is a field net: use data=era5_uk or "
                          "data=field data.path=FILE.nc data.variable=NAME")
+    resume_from = resume_checkpoint(cfg.get("resume"), out_dir)  # before any data is read
 
     dm: ForecastDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
     spec = dm.load()
@@ -87,7 +88,6 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
              spec.n_features)
 
     ckpt_dir = out_dir / "checkpoints"
-    resume_from = resume_checkpoint(cfg.get("resume"), out_dir)
     if resume_from is not None:
         check_same_run(resume_from, dict(model.hparams))
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",

@@ -61,7 +61,8 @@ class RunCheckpoint(ModelCheckpoint):
         super().load_state_dict(state_dict)
         if state_dict.get("dirpath", self.dirpath) == self.dirpath:
             self.current_score = state_dict.get("current_score")
-            self._last_checkpoint_saved = self.last_model_path
+            # the file it last wrote, where only its truth value is read: has it written one
+            self._last_checkpoint_saved = self.last_model_path or self.best_model_path
 
 
 class StepCheckpoint(RunCheckpoint):
