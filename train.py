@@ -58,6 +58,9 @@ def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int
 
 def _start(cfg: DictConfig, out_dir: Path) -> None:
     """Run folder, resolved config and seeds: what every run does first."""
+    if cfg.get("resume") and str(cfg.data.get("_target_", "")).endswith("FieldDataModule"):
+        raise ValueError(f"resume={cfg.resume}: field runs (data={cfg.data._target_}) do not "
+                         "resume; start the run again without resume")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -104,6 +107,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
         callbacks.append(RichProgressBar())
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # the training loader shards by rank itself
         default_root_dir=str(out_dir),
         logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
     )

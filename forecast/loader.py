@@ -17,11 +17,22 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
+def _replicas() -> tuple[int, int]:
+    """(rank, number of processes) of a distributed run; (0, 1) otherwise."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class EpochSampler(Sampler[int]):
     """Indices ``0 .. n-1`` in an order that depends on ``(seed, epoch)`` only.
 
     Lightning calls :meth:`set_epoch` at every epoch start. :meth:`skip` drops the first
-    indices of one epoch's order (the batches a resumed run already trained on).
+    indices of one epoch's order (the batches a resumed run already trained on). In a
+    distributed run each process takes every ``world``-th index of the same order (the
+    order repeated from its start to a whole number per process), so the loader itself
+    shards and Lightning must not swap in its own sampler (``use_distributed_sampler=False``).
     """
 
     def __init__(self, n: int, seed: int) -> None:
@@ -29,7 +40,7 @@ class EpochSampler(Sampler[int]):
         self._skip_epoch, self._skip = -1, 0
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // _replicas()[1])
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -46,7 +57,11 @@ class EpochSampler(Sampler[int]):
         # a generator: the order is drawn at the first index, after Lightning's set_epoch
         start = self._skip if self.epoch == self._skip_epoch else 0
         self._skip_epoch, self._skip = -1, 0
-        yield from self.order(self.epoch)[start:]
+        order = self.order(self.epoch)
+        rank, world = _replicas()
+        if world > 1:
+            order = (order * world)[: len(self) * world][rank::world]
+        yield from order[start:]
 
 
 class ResumableLoader(DataLoader):

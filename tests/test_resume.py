@@ -47,6 +47,23 @@ def test_epoch_order_depends_on_seed_and_epoch_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_distributed_processes_share_one_order(monkeypatch):
+    whole = EpochSampler(11, seed=5)
+    whole.set_epoch(1)
+    order = list(whole)
+    shards = []
+    for rank in (0, 1, 2):
+        monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda r=rank: r)
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 3)
+        sampler = EpochSampler(11, seed=5)
+        sampler.set_epoch(1)
+        assert len(sampler) == 4
+        shards.append(list(sampler))
+    assert [i for batch in zip(*shards, strict=True) for i in batch][:11] == order
+    assert all(len(s) == 4 for s in shards)
+
+
 def test_loader_resumes_mid_epoch_and_starts_the_next_epoch_whole():
     data = TensorDataset(torch.arange(100))
     full = ResumableLoader(data, 8, seed=1)
@@ -132,3 +149,10 @@ def test_three_kills_then_resume_match_a_fresh_uninterrupted_process(tmp_path, s
     ref = json.loads((ref_dir / "metrics.json").read_text())
     got = json.loads((run / "metrics.json").read_text())
     assert scores(got) == scores(ref)
+
+
+def test_field_runs_refuse_resume_in_one_line(tmp_path):
+    cfg = compose_train(["data=field", "model=causal3d", "resume=true"])
+    with pytest.raises(ValueError, match=r"resume=True: field runs .* do not resume"):
+        train.train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
