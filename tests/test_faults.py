@@ -64,6 +64,14 @@ def test_truncated_last_ckpt_falls_back_to_the_newest_loadable(reference, caplog
     assert scores(got) == scores(reference["metrics"])
 
 
+def test_a_checkpoint_of_another_configuration_is_refused(reference):
+    restore_snapshot(reference["snaps"][2], reference["run"])
+    args = overrides(reference["csv"], *ACROSS, "resume=true", "model.channels=4")
+    with pytest.raises(CheckpointError, match=r"written by another configuration \(differs in "
+                                              r"channels: channels=8 there, 4 here\)"):
+        train.train(compose_train(args), reference["run"])
+
+
 def test_unusable_checkpoints_fail_in_one_line_naming_the_file(tmp_path, caplog):
     folder = tmp_path / "run" / "checkpoints"
     folder.mkdir(parents=True)
