@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -18,16 +19,18 @@ from lightning.pytorch.callbacks import (
     RichModelSummary,
     RichProgressBar,
 )
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.baselines import Persistence
-from forecast.cli import one_line_errors, take_verbose_flag
+from forecast.cli import check_config, one_line_errors, run_hydra, take_verbose_flag
 from forecast.data import ForecastDataModule
 from forecast.evaluation import collect, forecast_origins, station_scores
 from forecast.files import atomic_write_text, write_json
 from forecast.metrics import mae
 from forecast.module import ForecastModule, load_checkpoint
+from forecast.settings import check_train
 
 ROOT = Path(__file__).resolve().parent
 OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
@@ -46,6 +49,14 @@ def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int
         "persistence": station_scores(pers, pers),
         "max_abs_diff_tf_honest": float(np.nanmax(np.abs(tf.pred - hon.pred))),
     }
+
+
+def make_logger(cfg: DictConfig, out_dir: Path) -> Logger | bool:
+    """The ``logger`` group's logger, its ``save_dir`` relative to the run folder
+    (``logger=null``: none)."""
+    if cfg.get("logger") is None:
+        return False
+    return instantiate(cfg.logger, save_dir=str(out_dir / str(cfg.logger.get("save_dir") or "")))
 
 
 def _start(cfg: DictConfig, out_dir: Path) -> None:
@@ -89,7 +100,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
         callbacks.append(RichProgressBar())
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
-        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
+        logger=make_logger(cfg, out_dir),
     )
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
@@ -117,6 +128,8 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
         _start(cfg, out_dir)
         return train_field(cfg, out_dir)
     best, dm, info = fit(cfg, out_dir)
+    if rank_zero_only.rank != 0:  # DDP: the other processes trained; rank 0 scores and writes
+        return {}
     spec, model = dm.spec, best
     test = evaluate_test(best, dm, cfg.eval_batch_size)
     val = forecast_origins(best, dm.arrays, dm.origins["val"], spec, "teacher_forced", dm.span,
@@ -176,19 +189,25 @@ def train_field(cfg: DictConfig, out_dir: Path) -> dict:
         callbacks.append(RichProgressBar())
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
-        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
+        logger=make_logger(cfg, out_dir),
         max_time=f"00:00:{int(cfg.field_minutes):02d}:{round(cfg.field_minutes % 1 * 60):02d}",
         val_check_interval=1.0,  # a field validation pass costs several training steps
     )
     return fit_field(dm, model, trainer, checkpoint, out_dir, int(cfg.seed))
 
 
+_exit = {"code": 2}  # until main() has checked the settings: an argument error
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
+    _exit["code"] = 2
+    check_config(cfg, check_train, log)  # before any data is read; exit 2 with one line
+    _exit["code"] = 1
     with one_line_errors(log):  # one line per error; the traceback in train.log (--verbose)
         train(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
     take_verbose_flag()
-    main()
+    sys.exit(run_hydra(main, lambda: _exit["code"]))
