@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,8 @@ def make_logger(cfg: DictConfig, out_dir: Path) -> Logger | bool:
     (``logger=null``: none)."""
     if cfg.get("logger") is None:
         return False
+    if str(cfg.logger._target_).endswith("MLFlowLogger") and not cfg.logger.get("tracking_uri"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3: opt in to files
     return instantiate(cfg.logger, save_dir=str(out_dir / str(cfg.logger.get("save_dir") or "")))
 
 

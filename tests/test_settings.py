@@ -6,12 +6,18 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import TINY, compose_train, csv_overrides
 from omegaconf import OmegaConf
 from test_evaluate import compose_evaluate
 
+import train
+from forecast.cli import run_hydra
 from forecast.data import ForecastDataModule
 from forecast.fields.data import FieldDataModule
 from forecast.fields.module import FieldModule
@@ -118,6 +124,8 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
     ((*F, *DDP), {}, r"^trainer\.strategy=.*field runs do not train across devices"),
     (("data=csv",), {}, r"^data\.path is required: set it on the command line "
                         r"\(data\.path=\.\.\.\)$"),
+    ((), {"model._target_": "forecast.module.Nothing"},
+     r"^model\._target_='forecast\.module\.Nothing': allowed: an importable class$"),
     ((), {"logger.flush_every": 3}, r"^logger\.flush_every: unknown key; allowed keys of "
                                     r"CSVLogger"),
 ]
@@ -171,11 +179,11 @@ def test_a_tracker_that_is_not_installed_names_its_extra(monkeypatch):
                                         (FieldModelSettings, FieldModule),
                                         (DataSettings, ForecastDataModule),
                                         (FieldDataSettings, FieldDataModule)])
-def test_schemas_list_exactly_the_constructor_arguments(schema, cls):
-    """A new constructor argument needs its schema entry (and the reverse), or configs
-    that set it would be refused."""
+def test_schemas_type_only_constructor_arguments(schema, cls):
+    """A schema key the class does not take would pass the check and fail when built;
+    (a constructor argument the schema lacks passes unchecked, as for the trainer)."""
     params = set(inspect.signature(cls).parameters) - {"n_features", "data_spec"}
-    assert set(schema.__dataclass_fields__) - {"_target_"} == params
+    assert set(schema.__dataclass_fields__) - {"_target_"} <= params
 
 
 def test_evaluate_settings():
@@ -189,3 +197,24 @@ def test_evaluate_settings():
                                ("field=maybe", r"^field='maybe': expected a bool")]:
         with pytest.raises(SettingsError, match=expected):
             check_evaluate(plain(compose_evaluate([override])))
+
+
+def test_cli_refuses_a_bad_setting_with_exit_2_before_reading_data(tmp_path):
+    cmd = [sys.executable, str(Path(train.__file__).resolve()), "model.dropout=1.5",
+           "data.path=/nonexistent.csv"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("model.dropout=1.5: allowed: in [0, 1)")
+    (run,) = (tmp_path / "outputs" / "train").iterdir()
+    assert not (run / "config.yaml").exists()  # nothing of a run: not even the config
+
+
+def test_a_bad_override_exits_2_as_a_bad_setting_does():
+    """Hydra exits 1 when it cannot compose; before main() has run that is an argument
+    error: exit 2 (after it, a failed run exits 1)."""
+    def hydra_refuses() -> None:
+        raise SystemExit(1)
+
+    assert run_hydra(hydra_refuses, lambda: train._exit["code"]) == 2

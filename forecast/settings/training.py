@@ -219,9 +219,28 @@ def check_splits(splits: Mapping | None, fractions: list[float] | None, section:
         raise fail(f"{section}.fractions", fractions, "3 positive numbers summing to 1")
 
 
+def arguments(target: str, section: str) -> list[str]:
+    """The constructor arguments of the class a group's ``_target_`` names."""
+    module, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise fail(f"{section}._target_", target, "an importable class") from None
+    return [p.name for p in inspect.signature(cls).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def check_group(schema: type, section: str, values: Mapping) -> None:
+    """A group's keys: the schema's, typed and ranged, and any other argument of its
+    ``_target_`` class, unchecked."""
+    known = [a for a in arguments(str(values.get("_target_", "")), section)
+             if a not in schema.__dataclass_fields__ and a not in ("n_features", "data_spec")]
+    check_section(schema, section, values, extra={a: "" for a in known})
+
+
 def check_series(model: Mapping, data: Mapping) -> None:
-    check_section(ModelSettings, "model", model)
-    check_section(DataSettings, "data", data)
+    check_group(ModelSettings, "model", model)
+    check_group(DataSettings, "data", data)
     causal = model.get("causal", True)
     k = model.get("kernel_size")
     if not causal and k is not None and k % 2 == 0:
@@ -243,8 +262,8 @@ def check_series(model: Mapping, data: Mapping) -> None:
 
 
 def check_fields(model: Mapping, data: Mapping) -> None:
-    check_section(FieldModelSettings, "model", model)
-    check_section(FieldDataSettings, "data", data)
+    check_group(FieldModelSettings, "model", model)
+    check_group(FieldDataSettings, "data", data)
     for name, always in (("kernel_space", True), ("kernel_time", False)):
         k = model.get(name)
         if (always or not model.get("causal", True)) and k is not None and k % 2 == 0:
@@ -271,13 +290,8 @@ def check_trainer(trainer: Mapping) -> None:
 def check_logger(logger: Mapping) -> None:
     """The logger's keys are the arguments of its class; a tracker's package is installed."""
     target = str(logger.get("_target_", ""))
-    module, _, name = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        raise fail("logger._target_", target, "a Lightning logger class such as "
-                   "lightning.pytorch.loggers.CSVLogger") from None
-    params = [p for p in inspect.signature(cls).parameters if p not in ("kwargs", "args")]
+    name = target.rpartition(".")[2]
+    params = arguments(target, "logger")
     stray = sorted(set(logger) - {"_target_", *params})
     if stray:
         raise SettingsError(f"logger.{stray[0]}: unknown key; allowed keys of {name}: "
