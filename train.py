@@ -12,6 +12,7 @@ import hydra
 import lightning as L
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import (
     EarlyStopping,
@@ -205,7 +206,8 @@ _exit = {"code": 2}  # until main() has checked the settings: an argument error
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
     _exit["code"] = 2
-    check_config(cfg, check_train, log)  # before any data is read; exit 2 with one line
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    check_config(cfg, lambda c: check_train(c, multirun), log)  # before reading any data
     _exit["code"] = 1
     with one_line_errors(log):  # one line per error; the traceback in train.log (--verbose)
         train(cfg, HydraConfig.get().runtime.output_dir)

@@ -164,6 +164,16 @@ def test_command_line_words_of_the_wrong_type_are_refused(override, expected):
         check([override])
 
 
+def test_ddp_in_a_sweep_on_one_machine_is_refused_unless_a_cluster_started_it():
+    cfg = composed(("trainer=ddp",))
+    with pytest.raises(SettingsError, match=r"^trainer\.strategy=.*a single-process trainer in "
+                                            r"a multirun .*hydra/launcher=slurm$"):
+        check_train(cfg, multirun=True, env={})
+    check_train(cfg, multirun=True, env={"SLURM_NTASKS": "4"})
+    check_train(cfg, multirun=False, env={})
+    check_train(composed(()), multirun=True, env={})
+
+
 def test_a_tracker_that_is_not_installed_names_its_extra(monkeypatch):
     import importlib.util
 

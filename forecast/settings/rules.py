@@ -11,6 +11,8 @@ is allowed.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -136,3 +138,14 @@ def check_section(schema: type, section: str, values: Mapping[str, Any],
             raise SettingsError(f"{where}={value!r}: expected {describe(hints[name])}{also}")
         if rule is not None and value is not None and not _safe(rule, value):
             raise fail(where, value, rule.text)
+
+
+def arguments(target: str, section: str) -> list[str]:
+    """The constructor arguments of the class a group's ``_target_`` names."""
+    module, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise fail(f"{section}._target_", target, "an importable class") from None
+    return [p.name for p in inspect.signature(cls).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]

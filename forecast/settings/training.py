@@ -1,12 +1,10 @@
-"""Schemas of ``train.py``'s config: the top level and the ``model``, ``data``, ``trainer``
-and ``logger`` groups, for series and for fields. :func:`check_train` refuses a bad
-setting in one line before any data is read."""
+"""Schemas of ``train.py``'s config: the top level and the ``model`` and ``data`` groups,
+for series and for fields (the ``trainer`` and ``logger`` groups: :mod:`.running`).
+:func:`check_train` refuses a bad setting in one line before any data is read."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,29 +12,23 @@ from typing import Any
 import pandas as pd
 
 from forecast.settings.rules import (
-    Rule,
     SettingsError,
     above,
+    arguments,
     at_least,
     check_section,
     each,
-    either,
     fail,
     key,
     one_of,
     within,
 )
+from forecast.settings.running import check_launch, check_logger, check_trainer
 
 SPLITS = ("train", "val", "test")
 CYCLES = ("day", "week", "year")
 POSITIVE = at_least(1)
 DILATIONS = each(POSITIVE)
-COUNT = Rule(lambda v: isinstance(v, int) and v >= 1, "a count >= 1")
-FRACTION_OR_COUNT = either(Rule(lambda v: isinstance(v, float) and 0 < v <= 1,
-                                "a fraction in (0, 1]"), COUNT)
-NO_LIMIT = Rule(lambda v: v == -1, "-1 (no limit)")
-DEVICE_IDS = Rule(lambda v: isinstance(v, str) and all(p.strip().isdigit() for p in v.split(",")),
-                  "device ids such as '0,1'")
 
 
 @dataclass(frozen=True)
@@ -148,37 +140,6 @@ class FieldDataSettings:
     num_workers: int = key(at_least(0))
 
 
-@dataclass(frozen=True)
-class TrainerSettings:
-    """``trainer=default|gpu|tiny|ddp``: the typed part of ``lightning.pytorch.Trainer``'s
-    arguments; its other arguments pass unchecked, set by train.py ones are refused."""
-
-    _target_: str = key()
-    accelerator: str = key(one_of("auto", "cpu", "gpu", "cuda", "mps", "tpu"))
-    strategy: str = key()  # checked against Lightning's registry in check_trainer
-    devices: int | str | list[int] = key(either(POSITIVE, one_of(-1, "auto"), DEVICE_IDS,
-                                                 each(at_least(0))))
-    num_nodes: int = key(POSITIVE)
-    max_epochs: int | None = key(either(POSITIVE, NO_LIMIT))
-    max_steps: int = key(either(POSITIVE, NO_LIMIT))
-    val_check_interval: int | float | None = key(FRACTION_OR_COUNT)
-    check_val_every_n_epoch: int | None = key(POSITIVE)
-    limit_train_batches: int | float | None = key(FRACTION_OR_COUNT)
-    limit_val_batches: int | float | None = key(FRACTION_OR_COUNT)
-    gradient_clip_val: float | None = key(at_least(0))
-    log_every_n_steps: int = key(POSITIVE)
-    accumulate_grad_batches: int = key(POSITIVE)
-    enable_progress_bar: bool = key()
-    deterministic: bool | str | None = key()
-
-
-SET_BY_TRAIN = {"logger": "choose it with the logger group (logger=csv|tensorboard|mlflow)",
-                "callbacks": "train.py sets them (checkpoints, early stopping, EMA)",
-                "default_root_dir": "train.py sets it to the run folder (hydra.run.dir)"}
-LOGGER_EXTRAS = {"TensorBoardLogger": ("tensorboard", "tensorboard"),
-                 "MLFlowLogger": ("mlflow", "mlflow")}
-
-
 def _timestamp(where: str, value: Any, end: bool) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(str(value))
@@ -217,17 +178,6 @@ def check_splits(splits: Mapping | None, fractions: list[float] | None, section:
     if fractions is not None and not splits and (
             len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6):
         raise fail(f"{section}.fractions", fractions, "3 positive numbers summing to 1")
-
-
-def arguments(target: str, section: str) -> list[str]:
-    """The constructor arguments of the class a group's ``_target_`` names."""
-    module, _, name = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        raise fail(f"{section}._target_", target, "an importable class") from None
-    return [p.name for p in inspect.signature(cls).parameters.values()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def check_group(schema: type, section: str, values: Mapping) -> None:
@@ -270,40 +220,10 @@ def check_fields(model: Mapping, data: Mapping) -> None:
             raise fail(f"model.{name}", k, "an odd size (centred padding)")
 
 
-def check_trainer(trainer: Mapping) -> None:
-    import lightning.pytorch as pl  # the Trainer's own arguments are the allowed keys
-    from lightning.pytorch.strategies import StrategyRegistry
-
-    known = [p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"]
-    for name, why in SET_BY_TRAIN.items():
-        if name in trainer:
-            raise SettingsError(f"trainer.{name}: not a trainer setting here: {why}")
-    typed = TrainerSettings.__dataclass_fields__
-    check_section(TrainerSettings, "trainer", trainer,
-                  extra={k: "" for k in known if k not in SET_BY_TRAIN and k not in typed})
-    strategy = trainer.get("strategy")
-    allowed = ["auto", *StrategyRegistry.available_strategies()]
-    if strategy is not None and strategy not in allowed:
-        raise fail("trainer.strategy", strategy, "one of " + ", ".join(allowed))
-
-
-def check_logger(logger: Mapping) -> None:
-    """The logger's keys are the arguments of its class; a tracker's package is installed."""
-    target = str(logger.get("_target_", ""))
-    name = target.rpartition(".")[2]
-    params = arguments(target, "logger")
-    stray = sorted(set(logger) - {"_target_", *params})
-    if stray:
-        raise SettingsError(f"logger.{stray[0]}: unknown key; allowed keys of {name}: "
-                            f"{', '.join(params)}")
-    extra, module_name = LOGGER_EXTRAS.get(name, (None, None))
-    if module_name and importlib.util.find_spec(module_name) is None:
-        raise SettingsError(f"logger={extra} needs the {module_name} package: "
-                            f"pip install -e \".[{extra}]\"")
-
-
-def check_train(cfg: Mapping[str, Any]) -> None:
-    """Refuse the first bad setting of a composed ``train.yaml`` (plain containers)."""
+def check_train(cfg: Mapping[str, Any], multirun: bool = False,
+                env: Mapping[str, str] | None = None) -> None:
+    """Refuse the first bad setting of a composed ``train.yaml`` (plain containers);
+    ``multirun``: a Hydra sweep, started in an environment ``env`` (os.environ)."""
     check_section(TrainSettings, "", cfg)
     model, data = cfg.get("model") or {}, cfg.get("data") or {}
     field_model = str(model.get("_target_", "")).endswith("FieldModule")
@@ -324,6 +244,7 @@ def check_train(cfg: Mapping[str, Any]) -> None:
         raise fail("model.horizon", model.get("horizon"),
                    f"the data's horizon ({data.get('horizon')}): set horizon=N, which both follow")
     check_trainer(trainer)
+    check_launch(trainer, multirun, os.environ if env is None else env)
     if model.get("cosine") and trainer.get("max_steps", -1) < 1:
         raise fail("trainer.max_steps", trainer.get("max_steps"),
                    "a positive step budget when model.cosine=true (it decays over it)")
