@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -206,6 +207,8 @@ _exit = {"code": 2}  # until main() has checked the settings: an argument error
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
     _exit["code"] = 2
+    # every DDP process validates on the whole split: val/loss needs no sync_dist
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     check_config(cfg, lambda c: check_train(c, multirun), log)  # before reading any data
     _exit["code"] = 1

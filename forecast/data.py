@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -65,7 +65,7 @@ class EvalBatches(IterableDataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[torch.Tensor]]:
         worker = get_worker_info()
         n, k = (worker.num_workers, worker.id) if worker else (1, 0)
         for idx in self.batches[k::n]:  # loader workers share the batches out

@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, compose_train, csv_overrides
+from conftest import CONFIGS, TINY, compose_train, csv_overrides
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from test_evaluate import compose_evaluate
 
+import selection
 import train
 from forecast.cli import run_hydra
 from forecast.data import ForecastDataModule
@@ -228,3 +230,13 @@ def test_a_bad_override_exits_2_as_a_bad_setting_does():
         raise SystemExit(1)
 
     assert run_hydra(hydra_refuses, lambda: train._exit["code"]) == 2
+
+
+def test_selection_checks_every_variants_settings_before_reading_data(tmp_path):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="select", overrides=["variants=model_notes",
+                                                       "+variants.fast=['model.lr=-0.1']"])
+        cfg.train_overrides = [*TINY, *csv_overrides(tmp_path / "absent.csv")]
+        with pytest.raises(SettingsError, match=r"^variant fast: model\.lr=-0\.1: allowed: "
+                                                r"> 0$"):
+            selection.run_selection(cfg, tmp_path / "select")
