@@ -67,6 +67,12 @@ def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict
 _exit = {"code": 2}  # until main() has checked the settings: an argument error
 
 
+def cli() -> int:
+    """The command's exit code: 0, 1 (a failed run) or 2 (a bad override or setting)."""
+    _exit["code"] = 2
+    return run_hydra(main, lambda: _exit["code"]) or 0
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     _exit["code"] = 2
@@ -80,4 +86,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_hydra(main, lambda: _exit["code"]))
+    sys.exit(cli())

@@ -17,9 +17,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from test_evaluate import compose_evaluate
 
+import evaluate
 import selection
 import train
-from forecast.cli import run_hydra
 from forecast.data import ForecastDataModule
 from forecast.fields.data import FieldDataModule
 from forecast.fields.module import FieldModule
@@ -47,16 +47,15 @@ def check(overrides: list[str]) -> None:
     [], ["model=standard"], ["data=era5_uk", "model=causal3d"],
     ["data=era5_uk", "model=standard3d"], ["data=field", "model=causal3d", "data.path=f.nc",
                                            "data.variable=t2m"],
-    ["trainer=tiny"], ["trainer=gpu"], ["trainer=ddp", "trainer.devices=4",
-                                        "trainer.num_nodes=2"],
+    ["trainer=tiny", "logger=mlflow"], ["trainer=gpu", "logger=tensorboard"],
+    ["trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"],
     ["trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=[0,1]"],
-    ["logger=tensorboard"], ["logger=mlflow"], ["logger=csv"],
-    # the README's overrides
+    # the README's overrides and the design variants of configs/variants/model_notes.yaml
     ["seed=1", "model.members=4", "model.linear_lags=0", "model.impl=mask",
      "model.channels=64", "model.dilations=[1,2,4,8,16,32,64,128]", "patience=8",
      "ema_decay=0", "trainer.max_steps=1200"],
-    ["model.dropout=0.1"], ["model.channels=16", "model.skip_channels=32"],
-    ["data.covariates=[]", "data.angular=[]"],
+    ["model.dropout=0.1", "model.channels=16", "model.skip_channels=32", "data.covariates=[]",
+     "data.angular=[]"],
     [*CSV, "data.freq=10min", "data.time_format='%d.%m.%Y %H:%M:%S'", "data.max_gap=12",
      "data.bounds={temp:[-60,130]}", "data.calendar=[day]",
      "data.splits={train:[2009-01-01,2014-12-31],val:[2015-01-01,2015-12-31],"
@@ -223,13 +222,23 @@ def test_cli_refuses_a_bad_setting_with_exit_2_before_reading_data(tmp_path):
     assert not (run / "config.yaml").exists()  # nothing of a run: not even the config
 
 
-def test_a_bad_override_exits_2_as_a_bad_setting_does():
-    """Hydra exits 1 when it cannot compose; before main() has run that is an argument
-    error: exit 2 (after it, a failed run exits 1)."""
+@pytest.mark.parametrize("entry", [train, evaluate])
+def test_a_bad_override_exits_2_as_a_bad_setting_does(entry, monkeypatch):
+    """Hydra exits 1 when it cannot compose: before main() has checked the settings that
+    is an argument error, exit 2; a run that fails after the check exits 1."""
     def hydra_refuses() -> None:
         raise SystemExit(1)
 
-    assert run_hydra(hydra_refuses, lambda: train._exit["code"]) == 2
+    def run_fails() -> None:
+        entry._exit["code"] = 1  # as main() does once the settings passed
+        raise SystemExit(1)
+
+    monkeypatch.setattr(entry, "main", hydra_refuses)
+    assert entry.cli() == 2
+    monkeypatch.setattr(entry, "main", run_fails)
+    assert entry.cli() == 1
+    monkeypatch.setattr(entry, "main", lambda: None)
+    assert entry.cli() == 0
 
 
 def test_selection_checks_every_variants_settings_before_reading_data(tmp_path):
