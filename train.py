@@ -213,8 +213,10 @@ def cli() -> int:
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
     _exit["code"] = 2
-    # every DDP process validates on the whole split: val/loss needs no sync_dist
+    # every DDP process validates on the whole split (forecast.data.EvalBatches, whose
+    # length stays exact with loader workers): val/loss needs no sync_dist
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=r".*IterableDataset.*has `__len__` defined.*")
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     check_config(cfg, lambda c: check_train(c, multirun), log)  # before reading any data
     _exit["code"] = 1

@@ -9,14 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import CONFIGS, TINY, compose_train, csv_overrides
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.data import has_iterable_dataset
 from test_evaluate import SMALL, compose_evaluate
+from torch.utils.data import DataLoader
 
 import evaluate
 import train
+from forecast.data import EvalBatches
 
 TRAIN = str(Path(train.__file__).resolve())
 # a small net that must learn (no ridge-fitted linear path), a fixed step budget
@@ -162,3 +166,15 @@ def test_joblib_multirun_of_models_and_seeds_then_evaluate_reports_the_spread(tm
         assert entries[name]["spread"]["honest_mae"]["n"] == 2
         assert entries[name]["spread"]["honest_mae"]["std"] > 0
 
+
+
+def test_evaluation_batches_are_whole_in_every_process_and_shared_by_loader_workers():
+    """Lightning gives no DDP sampler to an iterable dataset: each process reads every
+    validation batch; a process's loader workers read each batch once."""
+    ds = [torch.full((3,), float(i)) for i in range(10)]
+    batches = [[0, 1, 2], [3, 4], [5, 6, 7], [8], [9]]
+    for workers in (0, 2):
+        loader = DataLoader(EvalBatches(ds, batches), batch_size=None, num_workers=workers)
+        assert len(loader) == 5 and has_iterable_dataset(loader)
+        seen = sorted(b[:, 0].int().tolist() for b in loader)
+        assert seen == batches
