@@ -10,6 +10,7 @@ Every model and baseline is scored on the same test origins and targets;
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -17,10 +18,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from forecast.cli import check_config, run_hydra
 from forecast.evaluation.runs import Run, RunError, find_runs, is_field_run, load_run
 from forecast.frame import DataError
 from forecast.module import CheckpointError
 from forecast.report.comparison import ReportOptions, compare_runs
+from forecast.settings import check_evaluate
 
 log = logging.getLogger("evaluate")
 
@@ -61,8 +64,20 @@ def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict
                            Path(str(cfg.docs_dir)) if cfg.docs_dir else None)
 
 
+_exit = {"code": 2}  # until main() has checked the settings: an argument error
+
+
+def cli() -> int:
+    """The command's exit code: 0, 1 (a failed run) or 2 (a bad override or setting)."""
+    _exit["code"] = 2
+    return run_hydra(main, lambda: _exit["code"]) or 0
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    _exit["code"] = 2
+    check_config(cfg, check_evaluate, log)  # before any run is read; exit 2 with one line
+    _exit["code"] = 1
     try:
         evaluate(cfg, HydraConfig.get().runtime.output_dir)
     except (RunError, CheckpointError, DataError) as err:
@@ -71,4 +86,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

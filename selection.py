@@ -29,6 +29,7 @@ from forecast.report.selection import (
     strongest_baseline,
     summarise,
 )
+from forecast.settings import SettingsError, check_train
 
 log = logging.getLogger("selection")
 
@@ -49,6 +50,12 @@ def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
     if not variants and not cfg.baselines:
         raise SelectionError("nothing to compare: no variants (variants=default) and no "
                              "baselines")
+    for name, extra in {"(common)": [], **variants}.items():  # every run's settings, first
+        try:
+            check_train(OmegaConf.to_container(training_config([*common, *extra]),
+                                               resolve=True, throw_on_missing=False))
+        except SettingsError as err:
+            raise SettingsError(f"variant {name}: {err}") from None
     base = training_config(common)
     dm: ForecastDataModule = instantiate(base.data, _convert_="all")
     dm.load()
@@ -89,6 +96,9 @@ def main(cfg: DictConfig) -> None:
     log.info("variants: %s", OmegaConf.to_container(cfg.variants))
     try:
         run_selection(cfg, HydraConfig.get().runtime.output_dir)
+    except SettingsError as err:  # a variant's training settings: an argument error
+        log.error("%s", err)
+        raise SystemExit(2) from None
     except (SelectionError, DataError) as err:
         log.error("%s", err)
         raise SystemExit(1) from None

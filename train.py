@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
 import lightning as L
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import (
     EarlyStopping,
@@ -18,12 +22,13 @@ from lightning.pytorch.callbacks import (
     RichModelSummary,
     RichProgressBar,
 )
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.baselines import Persistence
 from forecast.checkpoint_io import AtomicCheckpointIO
-from forecast.cli import one_line_errors, take_verbose_flag
+from forecast.cli import check_config, one_line_errors, run_hydra, take_verbose_flag
 from forecast.data import ForecastDataModule
 from forecast.evaluation import collect, forecast_origins, station_scores
 from forecast.files import atomic_write_text, write_json
@@ -36,6 +41,7 @@ from forecast.resume import (
     check_same_run,
     resume_checkpoint,
 )
+from forecast.settings import check_train
 
 ROOT = Path(__file__).resolve().parent
 OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
@@ -54,6 +60,16 @@ def evaluate_test(model: ForecastModule, dm: ForecastDataModule, batch_size: int
         "persistence": station_scores(pers, pers),
         "max_abs_diff_tf_honest": float(np.nanmax(np.abs(tf.pred - hon.pred))),
     }
+
+
+def make_logger(cfg: DictConfig, out_dir: Path) -> Logger | bool:
+    """The ``logger`` group's logger, its ``save_dir`` relative to the run folder
+    (``logger=null``: none)."""
+    if cfg.get("logger") is None:
+        return False
+    if str(cfg.logger._target_).endswith("MLFlowLogger") and not cfg.logger.get("tracking_uri"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3: opt in to files
+    return instantiate(cfg.logger, save_dir=str(out_dir / str(cfg.logger.get("save_dir") or "")))
 
 
 def _start(cfg: DictConfig, out_dir: Path) -> None:
@@ -108,8 +124,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the training loader shards by rank itself
-        default_root_dir=str(out_dir),
-        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
+        default_root_dir=str(out_dir), logger=make_logger(cfg, out_dir),
     )
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm, ckpt_path=resume_from)
@@ -137,6 +152,8 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
         _start(cfg, out_dir)
         return train_field(cfg, out_dir)
     best, dm, info = fit(cfg, out_dir)
+    if rank_zero_only.rank != 0:  # DDP: the other processes trained; rank 0 scores and writes
+        return {}
     spec, model = dm.spec, best
     test = evaluate_test(best, dm, cfg.eval_batch_size)
     val = forecast_origins(best, dm.arrays, dm.origins["val"], spec, "teacher_forced", dm.span,
@@ -196,19 +213,36 @@ def train_field(cfg: DictConfig, out_dir: Path) -> dict:
         callbacks.append(RichProgressBar())
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, default_root_dir=str(out_dir),
-        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
+        logger=make_logger(cfg, out_dir),
         max_time=f"00:00:{int(cfg.field_minutes):02d}:{round(cfg.field_minutes % 1 * 60):02d}",
         val_check_interval=1.0,  # a field validation pass costs several training steps
     )
     return fit_field(dm, model, trainer, checkpoint, out_dir, int(cfg.seed))
 
 
+_exit = {"code": 2}  # until main() has checked the settings: an argument error
+
+
+def cli() -> int:
+    """The command's exit code: 0, 1 (a failed run) or 2 (a bad override or setting)."""
+    _exit["code"] = 2
+    return run_hydra(main, lambda: _exit["code"]) or 0
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
+    _exit["code"] = 2
+    # every DDP process validates on the whole split (forecast.data.EvalBatches, whose
+    # length stays exact with loader workers): val/loss needs no sync_dist
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=r".*IterableDataset.*has `__len__` defined.*")
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    check_config(cfg, lambda c: check_train(c, multirun), log)  # before reading any data
+    _exit["code"] = 1
     with one_line_errors(log):  # one line per error; the traceback in train.log (--verbose)
         train(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
     take_verbose_flag()
-    main()
+    sys.exit(cli())

@@ -93,3 +93,19 @@ def run_hydra(hydra_main: Callable[[], None],
         if exc.code not in (0, None):
             return failed()
     return None
+
+
+def check_config(cfg: Mapping, check: Callable[[dict], None], log: logging.Logger,
+                 code: int = 2) -> None:
+    """Hand a composed entry-point config, as plain containers, to a settings check
+    (:mod:`forecast.settings`); a refusal is one logged line and ``SystemExit(code)``."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from forecast.settings import SettingsError
+
+    try:
+        check(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+    except (SettingsError, OmegaConfBaseException) as err:
+        log.error("%s", one_line(err))
+        raise SystemExit(code) from None

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate, get_worker_info
 
 from forecast.features import DataSpec, SeriesArrays, fit_spec, series_arrays
 from forecast.frame import DataError, Frame, FrameSpec, read_frame
@@ -53,6 +53,24 @@ class WindowDataset(Dataset):
             by_len[w.length].append(i)
         return [idx[j : j + batch_size] for idx in by_len.values()
                 for j in range(0, len(idx), batch_size)]
+
+
+class EvalBatches(IterableDataset):
+    """The fixed batches of an evaluation split, as an iterable: Lightning shards no
+    iterable dataset, so under DDP every process validates on the whole split, sees the
+    same val/loss and takes the same early-stopping and checkpoint decisions."""
+
+    def __init__(self, ds: WindowDataset, batches: list[list[int]]) -> None:
+        self.ds, self.batches = ds, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        worker = get_worker_info()
+        n, k = (worker.num_workers, worker.id) if worker else (1, 0)
+        for idx in self.batches[k::n]:  # loader workers share the batches out
+            yield default_collate([self.ds[i] for i in idx])
 
 
 def verify_checksum(path: str | Path, sha256: str) -> None:
@@ -221,7 +239,7 @@ class ForecastDataModule(L.LightningDataModule):
     def _eval_loader(self, split: str) -> DataLoader:
         ds = self.datasets[split]
         # its own generator: evaluating draws nothing from the global one (resumed runs match)
-        return DataLoader(ds, batch_sampler=ds.length_batches(self.batch_size),
+        return DataLoader(EvalBatches(ds, ds.length_batches(self.batch_size)), batch_size=None,
                           num_workers=self.num_workers, generator=torch.Generator())
 
     def val_dataloader(self) -> DataLoader:
