@@ -39,6 +39,7 @@ from forecast.resume import (
     RunCheckpoint,
     StepCheckpoint,
     check_same_run,
+    keep_earlier_log,
     resume_checkpoint,
 )
 from forecast.settings import check_train
@@ -109,6 +110,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
     ckpt_dir = out_dir / "checkpoints"
     if resume_from is not None:
         check_same_run(resume_from, dict(model.hparams))
+        keep_earlier_log(out_dir / "logs" / "metrics.csv")
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",
                                mode="min", save_last=True, auto_insert_metric_name=False,
                                enable_version_counter=False, save_on_train_epoch_end=False)

@@ -168,3 +168,17 @@ def check_same_run(path: Path, hparams: dict[str, Any]) -> None:
             f"resume: {path} was written by another configuration (differs in "
             f"{', '.join(differ)}{': ' + shown if shown else ''}); resume with the run's own "
             "settings (its config.yaml)")
+
+
+def keep_earlier_log(log_file: str | Path) -> Path | None:
+    """Move the curve an interrupted attempt logged (``metrics.csv``) aside as
+    ``metrics.attempt-K.csv`` before a resumed run starts a new one (a CSV logger
+    replaces the file it finds); returns the new name, or None when there was none."""
+    log_file = Path(log_file)
+    if not log_file.is_file():
+        return None
+    k = 1 + len(list(log_file.parent.glob(f"{log_file.stem}.attempt-*{log_file.suffix}")))
+    kept = log_file.with_name(f"{log_file.stem}.attempt-{k}{log_file.suffix}")
+    log_file.rename(kept)
+    log.info("resume: the interrupted attempt's log is kept as %s", kept)
+    return kept

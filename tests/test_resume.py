@@ -156,3 +156,17 @@ def test_field_runs_refuse_resume_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"resume=True: field runs .* do not resume"):
         train.train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_keeps_the_interrupted_attempts_log(tmp_path):
+    from forecast.resume import keep_earlier_log
+
+    logs = tmp_path / "logs"
+    assert keep_earlier_log(logs / "metrics.csv") is None  # nothing logged yet
+    logs.mkdir()
+    for attempt in (1, 2):
+        (logs / "metrics.csv").write_text(f"step,loss\n{attempt},0.5\n")
+        kept = keep_earlier_log(logs / "metrics.csv")
+        assert kept == logs / f"metrics.attempt-{attempt}.csv"
+        assert kept.read_text() == f"step,loss\n{attempt},0.5\n"
+        assert not (logs / "metrics.csv").exists()
