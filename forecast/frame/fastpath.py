@@ -154,11 +154,14 @@ def _ids(raw: bytes, data: np.ndarray, st: np.ndarray, en: np.ndarray
 
 
 Columns = tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
-def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
-               max_rows: int | None) -> Columns | None:
-    """Times, values, series codes and names, lines of a plain UTF-8 file, or None."""
+def plain_header(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str
+                 ) -> tuple[bytes, list[str], int] | None:
+    """The text without a UTF-8 BOM, its header and the offset of its first row, or None
+    when the file is not plain; a bad header is a :class:`DataError`, as the general way
+    raises it."""
     if len(raw) > FAST_MAX_BYTES or b'"' in raw or b"\r" in raw or b"\x00" in raw or (
             spec.time_format not in (None, "ISO8601")):
         return None
@@ -168,20 +171,25 @@ def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
     if end <= 0 or not "".join(header):
         return None
     _check_header(path, header, end + 1 < len(raw))
-    needed = [spec.time_column, *spec.value_columns]
-    if spec.series_id is not None:
-        needed.append(spec.series_id)
-    require_columns(path, header, needed, columns_fix)
-    # the last row's newline, and a NUL after everything that pads short cells
-    data = np.frombuffer(raw + (b"\x00" if raw.endswith(b"\n") else b"\n\x00"), np.uint8)
-    found = _fields(data, end + 1, len(header))
+    require_columns(path, header, needed(spec), columns_fix)
+    return raw, header, end + 1
+
+
+def needed(spec: FrameSpec) -> list[str]:
+    """The columns read: time, values, and the series id if any."""
+    return [spec.time_column, *spec.value_columns] + (
+        [spec.series_id] if spec.series_id is not None else [])
+
+
+def plain_rows(data: np.ndarray, body: int, header: list[str], spec: FrameSpec) -> Rows | None:
+    """The rows from offset ``body`` of ``data`` (newline-terminated, then a NUL): times
+    (n,), values (k, n) column by column, and the start and end offsets of the series ids
+    (or None); None for anything not plain."""
+    found = _fields(data, body, len(header))
     if found is None:
         return None
     st, en = found
-    n = len(st)
-    if max_rows is not None and n > max_rows:
-        return None
-    at = {name: header.index(name) for name in needed}
+    at = {name: header.index(name) for name in needed(spec)}
     times = _iso_times(data, st[:, at[spec.time_column]], en[:, at[spec.time_column]])
     if times is None:
         return None
@@ -189,12 +197,33 @@ def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
     table = _decimals(data, st[:, cols].T.ravel(), en[:, cols].T.ravel())  # [k * n]
     if table is None:
         return None
-    table = table.reshape(len(cols), n)  # column by column
+    if spec.series_id is None:
+        return times, table.reshape(len(cols), -1), None, None
+    return times, table.reshape(len(cols), -1), st[:, at[spec.series_id]], en[:, at[
+        spec.series_id]]
+
+
+def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
+               max_rows: int | None) -> Columns | None:
+    """Times, values, series codes and names, lines of a plain UTF-8 file, or None."""
+    head = plain_header(path, raw, spec, columns_fix)
+    if head is None:
+        return None
+    raw, header, body = head
+    # the last row's newline, and a NUL after everything that pads short cells
+    data = np.frombuffer(raw + (b"\x00" if raw.endswith(b"\n") else b"\n\x00"), np.uint8)
+    rows = plain_rows(data, body, header, spec)
+    if rows is None:
+        return None
+    times, table, id_st, id_en = rows
+    n = len(times)
+    if max_rows is not None and n > max_rows:
+        return None
     values = dict(zip(spec.value_columns, table, strict=True))
     names = [Path(path).name.split(".")[0]]
     codes = np.zeros(n, np.int64)
-    if spec.series_id is not None:
-        found = _ids(raw, data, st[:, at[spec.series_id]], en[:, at[spec.series_id]])
+    if id_st is not None:
+        found = _ids(raw, data, id_st, id_en)
         if found is None:
             return None
         codes, names = found
