@@ -17,7 +17,12 @@ What it does:
 - ``mode=forecast`` (one window per file, the next 24 hours): ``forecast_files`` over all
   files, then, in the same run, a loop over the first ``--loop-files`` that reads, validates,
   runs ``model(x[None])`` on one window and writes each file; prints files/s of both and
-  their ratio. ``mode=backtest`` the same over ``--backtest-files`` (forecasts/s);
+  their ratio. ``mode=backtest`` the same over ``--backtest-files`` (forecasts/s).
+  The loop is what a program does one file at a time: ``read_frame`` (with its own fast
+  path for plain files), ``series_arrays``, the full forward pass, and a pandas CSV written
+  by ``atomic_write_text`` (temporary file, fsync, rename); ``forecast_files`` reads 64
+  plain files at a time in one pass, runs only the positions the last output reads, and
+  flushes the folder once per batch;
 - peak memory, each in a fresh process so that one does not inherit the other's peak:
   the ``--files`` batch in forecast mode, and a backtest of one file of ``--backtest-rows``
   hourly rows (every origin, 24 values each, streamed to disk); it prints the resident

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.frame.fastpath import FAST_MAX_BYTES, _ids, plain_header, plain_rows
+from forecast.frame.fastpath import FAST_MAX_BYTES, _cells, plain_header, plain_rows
 from forecast.frame.schema import Frame, FrameSpec, ReadLimits, RepairReport
 from forecast.frame.text import decode, read_bytes
 from forecast.frame.values import parse_freq
@@ -28,7 +28,8 @@ def _plain(path: Path, spec: FrameSpec, max_bytes: int) -> tuple[bytes, list[str
         raw = read_bytes(path, max_bytes)
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
             return None
-        decode(path, raw)  # an encoding error is named by the file's own reading
+        if not raw.isascii():
+            decode(path, raw)  # an encoding error is named by the file's own reading
         head = plain_header(path, raw, spec, "")
     except (ValueError, OSError):  # a bad file: read on its own, it says why
         return None
@@ -76,6 +77,8 @@ def _read_group(items: list[tuple[int, Path, bytes, int]], header: list[str], sp
     hi = np.array([spec.bounds.get(c, (-np.inf, np.inf))[1] for c in spec.value_columns])
     oob = np.flatnonzero(((table < lo[:, None]) | (table > hi[:, None])).any(axis=0))
     bad |= set(np.searchsorted(ends, oob, side="right").tolist())
+    if id_st is not None:  # ids that differ from their file's first: several series
+        bad |= _mixed_ids(data, id_st, id_en, starts, ends)
     out = {}
     for j, (i, path, _, _) in enumerate(items):
         a, b = int(starts[j]), int(ends[j])
@@ -83,12 +86,22 @@ def _read_group(items: list[tuple[int, Path, bytes, int]], header: list[str], sp
             continue
         name = path.name.split(".")[0]
         if id_st is not None:
-            found = _ids(buf, data, id_st[a:b], id_en[a:b])
-            if found is None or len(found[1]) != 1:
-                continue  # several series, or ids the general way repairs or refuses
-            name = found[1][0]
+            name = buf[id_st[a]:id_en[a]].decode()
+            if not name or name != name.strip():
+                continue  # an id the general way repairs or refuses
         out[i] = (times[a:b], table[:, a:b], name)
     return out
+
+
+def _mixed_ids(data: np.ndarray, st: np.ndarray, en: np.ndarray, starts: np.ndarray,
+               ends: np.ndarray) -> set[int]:
+    """The files (by position) whose rows do not all carry their first row's id."""
+    lens = en - st
+    width = int(lens.max())
+    cells = _cells(data, st, en, width)  # [width, n]
+    first = np.repeat(starts, ends - starts)  # each row's file's first row
+    differs = (lens != lens[first]) | (cells != cells[:, first]).any(axis=0)
+    return set(np.searchsorted(ends, np.flatnonzero(differs), side="right").tolist())
 
 
 def read_plain_frames(paths: list[Path], spec: FrameSpec, limits: ReadLimits | None = None
