@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import forecast.frame as frame_pkg
 from forecast.features import calendar_for
 from forecast.frame import DataError, FrameSpec, ReadLimits, read_frame
+from forecast.frame.batch import read_plain_frames
 
 SPEC = FrameSpec(time_column="time", target="temp", covariates=("hum",))
 
@@ -304,7 +305,11 @@ def test_an_empty_series_is_named_not_lost(tmp_path):
 
 PLAIN_CELLS = st.one_of(st.integers(-10**6, 10**6).map(str),
                         st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.6f}"),
-                        st.sampled_from(["", "NA", "1e3", " 2", "-0", "+5", ".5", "5."]))
+                        st.sampled_from(["", "NA", "1e3", " 2", "-0", "+5", ".5", "5.", "1.2.3",
+                                         "-", ".", "1-2", "+-1", "007", "-.25",
+                                         "12345678901234567.5", "0.1000000000000000055511"]),
+                        st.decimals(-10**20, 10**20, allow_nan=False, allow_infinity=False,
+                                    places=4).map(str))
 
 
 @settings(max_examples=30, deadline=None,
@@ -339,3 +344,63 @@ def test_fast_path_reads_exactly_what_the_general_reader_reads(tmp_path, n, ids,
     else:
         pd.testing.assert_frame_equal(a.data, b.data)
         assert a.repairs.to_dict() == b.repairs.to_dict() and a.dropped == b.dropped
+
+
+# ---------------------------------------------------------------- many files read together
+
+def _variants(tmp_path: Path) -> dict[str, tuple[Path, bool]]:
+    """name -> (file, whether reading together takes it: plain, one series, no repair)."""
+    base = hourly(8)
+    lines = base.splitlines()
+    out = {}
+
+    def add(name: str, text: str | bytes, taken: bool, suffix: str = ".csv") -> None:
+        data = text.encode() if isinstance(text, str) else text
+        path = tmp_path / f"{name}{suffix}"
+        path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+        out[name] = (path, taken)
+
+    add("plain", base, True)
+    add("other_start", hourly(5, "2021-06-30T22:00"), True)
+    add("no_last_newline", base.rstrip("\n"), True)
+    add("bom", "\ufeff" + base, True)
+    add("gzip", base, True, ".csv.gz")
+    add("columns_moved", "hum,temp,time\n" + "".join(
+        f"{r.split(',')[2]},{r.split(',')[1]},{r.split(',')[0]}\n" for r in lines[1:]), True)
+    add("one_id", "time,temp,hum,id\n" + "".join(f"{r},A\n" for r in lines[1:]), True)
+    add("two_ids", "time,temp,hum,id\n" + "".join(
+        f"{r},{'AB'[i % 2]}\n" for i, r in enumerate(lines[1:])), True)  # ids not read
+    add("unsorted", "\n".join([lines[0], lines[2], lines[1], *lines[3:]]) + "\n", False)
+    add("gap", "\n".join(lines[:3] + lines[5:]) + "\n", False)
+    add("duplicate", "\n".join(lines + [lines[-1]]) + "\n", False)
+    add("two_hours", "\n".join(lines[::2]) + "\n", False)
+    add("out_of_bounds", base.replace(",52\n", ",500\n"), False)
+    add("empty_cell", base.replace(",52\n", ",\n"), False)
+    add("exponent", base.replace(",52\n", ",5.2e1\n"), False)
+    add("crlf", base.replace("\n", "\r\n"), False)
+    add("missing_column", base.replace("hum", "humidity"), False)
+    add("header_only", lines[0] + "\n", False)
+    add("utf16", base.encode("utf-16"), False)
+    add("not_utf8", base.encode() + b"2020-01-01T09:00:00Z,\xff,1\n", False)
+    return out
+
+
+def test_files_read_together_give_exactly_the_frames_read_one_by_one(tmp_path):
+    spec = FrameSpec("time", "temp", ("hum",), None, freq="1h", bounds={"hum": (0.0, 100.0)})
+    variants = _variants(tmp_path)
+    paths = [p for p, _ in variants.values()]
+    together = read_plain_frames(paths, spec)
+    for (name, (path, taken)), frame in zip(variants.items(), together, strict=True):
+        assert (frame is not None) == taken, name
+        if frame is None:
+            continue
+        alone = read_frame(path, spec)
+        pd.testing.assert_frame_equal(frame.data, alone.data)
+        assert (frame.repairs.to_dict(), frame.dropped, frame.freq, frame.path, frame.series_names
+                ) == (alone.repairs.to_dict(), alone.dropped, alone.freq, alone.path,
+                      alone.series_names), name
+    id_spec = FrameSpec("time", "temp", ("hum",), "id", freq="1h")
+    one, two = read_plain_frames([variants["one_id"][0], variants["two_ids"][0]], id_spec)
+    pd.testing.assert_frame_equal(one.data, read_frame(variants["one_id"][0], id_spec).data)
+    assert one.series_names == ["A"] and two is None  # several series: read one by one
+    assert read_plain_frames(paths, FrameSpec("time", "temp", ("hum",))) == [None] * len(paths)

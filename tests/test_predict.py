@@ -23,7 +23,7 @@ from forecast import predict
 from forecast.features import DataSpec, series_arrays
 from forecast.frame import read_frame
 from forecast.module import CheckpointError, ForecastModule, load_checkpoint
-from forecast.predict import forecast_files, run, runner
+from forecast.predict import checks, forecast_files, outputs, run, runner
 from forecast.predict.batching import Unit, forecast_units
 from forecast.predict.outputs import ForecastWriter
 
@@ -483,3 +483,75 @@ def test_angular_covariate_checkpoint_forecasts_and_checks_the_right_columns(tmp
     assert ("good.csv", "ok") in status
     reasons = " ".join(r.reason for r in results if Path(r.file).name == "bad.csv")
     assert "column 'hum'" in reasons and "impossible value 1e+09" in reasons
+
+
+# ---------------------------------------------------------------- files read together
+
+
+def test_files_read_together_are_prepared_and_forecast_as_one_by_one(tmp_path, model,
+                                                                      monkeypatch):
+    """The batch reads, checks and featurises plain one-series files together; every
+    file must come out exactly as when it is read on its own, refusals included."""
+    def one(n: int, seed: int, start: str = "2020-03-01", hum: dict | None = None) -> pd.DataFrame:
+        df = make_series(n, ids=("A",), seed=seed, start=start)
+        for i, v in (hum or {}).items():
+            df.loc[i, "hum"] = v
+        return df
+
+    last = pd.Timestamp("2262-04-11T23:00", tz="UTC") - pd.Timedelta(hours=30)
+    files = {"good": one(48, 1), "good2": one(30, 2, "2021-07-01"), "short": one(R - 1, 3),
+             "absurd_late": one(48, 4, hum={47: 1e12}), "absurd_early": one(48, 5, hum={2: 1e12}),
+             "end_of_time": one(31, 6, f"{last:%Y-%m-%d %H:%M}"),
+             "two_series": make_series(30, seed=7), "gap": one(48, 8).drop(index=[20, 21])}
+    paths = [save(df, tmp_path / f"{name}.csv") for name, df in files.items()]
+    spec = DataSpec.from_dict(model.hparams.data_spec)
+    for mode in ("forecast", "backtest"):
+        jobs = [(i, p, tmp_path / f"{i}.out") for i, p in enumerate(paths)]
+        together = checks.prepare_files(jobs, spec, R, H, mode)
+        # 2262, two series and a gap are read one by one; the rest together, refusals too
+        assert sorted(together) == [0, 1, 2, 3, 4], mode
+        for i, path, output in jobs:
+            alone = checks.prepare_one(i, path, output, spec, R, H, mode, None)
+            if i not in together:
+                continue
+            prep = together[i]
+            assert (prep.failures, [a.name for a in prep.arrays]) == (
+                alone.failures, [a.name for a in alone.arrays])
+            for a, b, oa, ob in zip(prep.arrays, alone.arrays, prep.origins, alone.origins,
+                                    strict=True):
+                for f in ("times", "x", "y", "segment"):
+                    np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+                np.testing.assert_array_equal(oa, ob)
+    def outcome(folder: str) -> list[tuple]:
+        return [(r.file, r.series, r.status, r.reason, r.forecasts, Path(r.output).name)
+                for r in forecast_files(model, paths, tmp_path / folder)]
+
+    results = outcome("together")
+    monkeypatch.setattr(checks, "prepare_files", lambda *a, **k: {})
+    assert outcome("alone") == results
+    assert [r[2] for r in results].count("failed") == 3  # short, absurd_late, end_of_time
+    for p in paths:
+        name = predict.output_name(p)
+        assert (tmp_path / "together" / name).exists() == (tmp_path / "alone" / name).exists()
+        if (tmp_path / "alone" / name).exists():
+            assert (tmp_path / "together" / name).read_bytes() == (
+                tmp_path / "alone" / name).read_bytes()
+
+
+def test_a_long_output_goes_to_disk_chunk_by_chunk_with_the_same_text(tmp_path, model,
+                                                                       monkeypatch):
+    src = save(good_frame(120), tmp_path / "in.csv")
+    forecast_files(model, [src], tmp_path / "memory", mode="backtest", batch_windows=16)
+    opened = []
+    real = outputs.atomic_open
+
+    def spy(path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(outputs, "BUFFER_CHARS", 2000)
+    monkeypatch.setattr(outputs, "atomic_open", spy)
+    forecast_files(model, [src], tmp_path / "chunks", mode="backtest", batch_windows=16)
+    assert opened == ["in.forecast.csv"]  # spilled to its temporary file, then renamed
+    assert (tmp_path / "chunks" / "in.forecast.csv").read_bytes() == (
+        tmp_path / "memory" / "in.forecast.csv").read_bytes()

@@ -20,7 +20,7 @@ import train
 from forecast.cli import one_line_errors
 from forecast.files import sweep_stale
 from forecast.module import _BUILD_KEYS, ForecastModule, load_checkpoint
-from forecast.predict import forecast_files, run, runner
+from forecast.predict import checks, forecast_files, run, runner
 from forecast.predict.checkpoint import NON_CAUSAL_WARNING
 
 ROOT = Path(train.__file__).resolve().parent
@@ -126,14 +126,14 @@ def test_no_input_can_hang_crash_or_starve_the_batch(tmp_path, ckpt, monkeypatch
     bomb.write_bytes(gzip.compress(good().to_csv(index=False).encode() + b"\n" * 3_000_000))
     rows = save(make_series(2000, seed=3), tmp_path / "rows.csv")
     oom = save(good(7), tmp_path / "oom.csv")
-    real = runner.prepare_file
+    real = checks.prepare_file
 
     def out_of_memory(i, path, *args):
         if Path(path).name == "oom.csv":
             raise MemoryError
         return real(i, path, *args)
 
-    monkeypatch.setattr(runner, "prepare_file", out_of_memory)
+    monkeypatch.setattr(checks, "prepare_file", out_of_memory)
     inputs = [fifo, loop, "/dev/null", str(tmp_path / "dir.csv*"), bomb, rows, oom, ok]
     assert run(ckpt, inputs, tmp_path / "o", max_file_mb=1, max_rows=1000) == 1
     s = summary(tmp_path / "o").set_index("file")
@@ -169,14 +169,14 @@ def test_a_model_pass_out_of_memory_fails_its_file_only(tmp_path, model, monkeyp
 
 def test_the_summary_is_written_when_the_run_stops(tmp_path, ckpt, monkeypatch):
     paths = [save(good(k), tmp_path / f"f{k}.csv") for k in range(3)]
-    real = runner.prepare_file
+    real = checks.prepare_file
 
     def interrupt_at_f2(i, path, *args):
         if Path(path).name == "f2.csv":
             raise KeyboardInterrupt
         return real(i, path, *args)
 
-    monkeypatch.setattr(runner, "prepare_file", interrupt_at_f2)
+    monkeypatch.setattr(checks, "prepare_file", interrupt_at_f2)
     with pytest.raises(KeyboardInterrupt):
         run(ckpt, paths, tmp_path / "o")
     s = summary(tmp_path / "o")  # f0 and f1 were queued, not written: nothing half done

@@ -17,102 +17,113 @@ from forecast.frame.schema import FrameSpec
 from forecast.frame.text import _check_header, require_columns
 
 FAST_MAX_BYTES = 8 * 2**20  # bigger files are read chunk by chunk, in bounded memory
+MAX_NUMBER_CHARS = 40  # a longer cell is read the general way
 _POW10 = 10.0 ** np.arange(16)
-_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_PLACES = np.arange(MAX_NUMBER_CHARS)[:, None]
+_NUMBER_BYTE = np.zeros(256, bool)  # digits, '.', '+', '-', and the NUL that pads a cell
+_NUMBER_BYTE[[*b"0123456789.+-", 0]] = True
+# YYYY-MM-DDTHH:MM:SSZ: where the separators are, and each digit's place in (Y, M, D, h, m, s)
+_ISO_COLS = np.arange(20)
+_ISO_SEP_AT = np.array([4, 7, 10, 13, 16, 19])
+_ISO_SEP = np.frombuffer(b"--T::Z", np.uint8)
+_ISO_DIGIT_AT = np.setdiff1d(_ISO_COLS, _ISO_SEP_AT)[:14]
+_ISO_PLACES = np.zeros((14, 7))
+for _k, (_part, _place) in enumerate([(0, 1000), (0, 100), (0, 10), (0, 1), (1, 10), (1, 1),
+                                      (2, 10), (2, 1), (3, 10), (3, 1), (4, 10), (4, 1),
+                                      (5, 10), (5, 1)]):
+    _ISO_PLACES[_k, _part] = _place
+    _ISO_PLACES[_k, 6] += _place * (3600, 60, 1)[_part - 3] if _part >= 3 else 0
+_FIRST_YEAR = 1678  # the first and last whole years pandas' nanoseconds hold
+_ISO_LOW = np.array([_FIRST_YEAR, 1, 1, 0, 0, 0])
+_ISO_HIGH = np.array([2261, 12, 31, 23, 59, 59])
+_YEAR_START = np.arange(str(_FIRST_YEAR), "2263", dtype="M8[Y]").astype("M8[D]").astype(np.int64)
+_LEAP = np.diff(_YEAR_START) == 366  # [year - 1678]
+_YEAR_START = _YEAR_START[:-1]  # days from 1970-01-01 to 1 January of each year
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # [month]
+_MONTH_START = np.concatenate([[0], np.cumsum(_MONTH_DAYS)[:-1]])  # days before [month]
 
 
-def _fields(data: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(n, width) start and end offsets of every field of the body, or None when a line is
-    blank or has another number of fields."""
-    nl = np.flatnonzero(data == 10)
-    if nl.size == 0 or nl[-1] != len(data) - 1:
-        return None  # the caller appends the last newline
-    starts, ends = nl[:-1] + 1, nl[1:]
-    if (ends == starts).any():
+def _fields(data: np.ndarray, body: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(n, width) start and end offsets of every field of the rows from offset ``body`` on,
+    or None when a line is blank or has another number of fields."""
+    seps = np.flatnonzero((data[body:] == 44) | (data[body:] == 10))  # ',' or newline
+    if seps.size == 0 or seps.size % width:
         return None
-    commas = np.flatnonzero(data == 44)
-    commas = commas[commas > nl[0]]
-    if commas.size != (width - 1) * len(starts):
-        return None
-    cm = commas.reshape(len(starts), width - 1)  # [n, width - 1]
-    if width > 1 and ((cm[:, 0] < starts) | (cm[:, -1] > ends)).any():
-        return None  # commas not spread one row's worth per line
-    return np.column_stack([starts, cm + 1]), np.column_stack([cm, ends])
+    seps += body
+    ends = seps.reshape(-1, width)  # [n, width]
+    row = np.full(width, 44, np.uint8)
+    row[-1] = 10
+    if not (data[ends] == row).all():
+        return None  # each line must hold width - 1 commas, then its newline
+    starts = np.empty_like(seps)
+    starts[0] = body
+    starts[1:] = seps[:-1] + 1
+    starts = starts.reshape(-1, width)
+    if width == 1 and (starts[:, 0] == ends[:, 0]).any():
+        return None  # a blank line
+    return starts, ends
 
 
-def _gather(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray:
-    """The bytes of fields ``st[i]:en[i]`` each followed by ',' (one array)."""
-    lens = en - st + 1  # with the delimiter after the field
-    idx = np.repeat(st - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(
-        lens.sum())
-    out = data[idx]
-    out[np.cumsum(lens) - 1] = 44
-    return out
+def _cells(data: np.ndarray, st: np.ndarray, en: np.ndarray, width: int) -> np.ndarray:
+    """The bytes of fields ``st[i]:en[i]``, padded with NUL (the last byte of ``data``), one
+    column per field: (width, n)."""
+    place = np.arange(width)[:, None]
+    return data[np.where(place < (en - st), st + place, len(data) - 1)]
 
 
 def _decimals(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray | None:
-    """Floats from plain decimal fields (``-12.5``, ``3``, ``.5``: at most 15 digits, no
-    exponent), else None. Exact: the digits make an integer below 2**53 and a power of ten
-    up to 1e15, both exact in float64, so their quotient is the correctly rounded value,
-    the same float as Python's ``float(text)``."""
+    """Floats from plain decimal fields (digits, at most one '.', a leading sign), else None.
+
+    The digits make an integer mantissa (Horner's rule across the fields, one byte position
+    at a time) and the digits after the point count the power of ten. Up to 15 digits both
+    are exact in float64, so their quotient is the correctly rounded value: Python's
+    ``float(text)``, as the general reader has it, bit for bit. Longer fields are cast as
+    byte strings, which rounds the same way."""
     lens = en - st
-    if (lens <= 0).any():
-        return None  # an empty cell: a missing value, read the general way
-    c = _gather(data, st, en)  # each field followed by ','
-    offs = np.concatenate([[0], np.cumsum(lens + 1)[:-1]])  # where each field starts in c
-    digit = (c >= 48) & (c <= 57)
-    dot = c == 46
-    sign = (c == 45) | (c == 43)
-    edge = np.zeros(len(c), bool)
-    edge[offs + lens] = True  # the delimiters
-    if not (digit | dot | sign | edge).all():
-        return None
-    edge[offs + lens] = False
-    edge[offs] = True  # now: field starts, the only place for a sign
-    if (sign & ~edge).any() or (np.add.reduceat(dot, offs) > 1).any():
-        return None
-    cum = np.cumsum(digit, dtype=np.int32)  # digits up to and including each byte
-    n_digits = np.add.reduceat(digit, offs, dtype=np.int32)
-    if ((n_digits == 0) | (n_digits > 15)).any():
-        return None
-    before = cum[offs] - digit[offs]  # digits before each field
-    place = np.repeat(n_digits + before, lens + 1) - cum  # power of ten of each digit
-    mantissa = np.add.reduceat(np.where(digit, (c - 48) * _POW10[place.clip(0, 15)], 0.0),
-                               offs)
-    frac = np.zeros(len(st), np.int32)
-    at = np.flatnonzero(dot)
-    if at.size:
-        field = np.searchsorted(offs, at, side="right") - 1
-        frac[field] = n_digits[field] - (cum[at] - before[field])
+    width = int(lens.max())
+    if width > MAX_NUMBER_CHARS or not lens.all():
+        return None  # an empty cell is a missing value: the general way
+    cells = _cells(data, st, en, width)  # [width, n]
+    if not _NUMBER_BYTE.take(cells).all():
+        return None  # exponents, NA tokens, spaces, text: the general way
+    digit = cells - np.uint8(48)  # a byte below '0' wraps past 9
+    is_digit = digit <= 9
+    dot = cells == 46
+    n_digits, n_dots = is_digit.sum(0), dot.sum(0)
+    if n_dots.max() > 1 or not n_digits.all() or (
+            (cells[1:] == 43) | (cells[1:] == 45)).any():
+        return None  # '1.2.3', '-', '.', '1-2': the general way names them
+    if n_digits.max() > 15:
+        return np.ascontiguousarray(cells.T).view(f"S{width}").ravel().astype(np.float64)
+    mantissa = np.zeros(cells.shape[1], np.int64)
+    for j in range(width):
+        mantissa = np.where(is_digit[j], mantissa * 10 + digit[j], mantissa)
+    # only digits follow the point: the fraction's digits are the bytes after it
+    frac = np.where(n_dots, lens - 1 - (dot * _PLACES[:width]).sum(0), 0)
     value = mantissa / _POW10[frac]
-    return np.where(c[offs] == 45, -value, value) if sign.any() else value
+    return np.where(cells[0] == 45, -value, value)
 
 
 def _iso_times(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray | None:
     """int64 ns from ``YYYY-MM-DDTHH:MM:SSZ`` fields (years 1678-2261), else None."""
     if not (en - st == 20).all():
         return None
-    b = data[st[:, None] + np.arange(20)].astype(np.int64)  # [n, 20]
-    seps = {4: 45, 7: 45, 10: 84, 13: 58, 16: 58, 19: 90}  # - - T : : Z
-    if any((b[:, i] != c).any() for i, c in seps.items()):
+    b = data[st[:, None] + _ISO_COLS]  # [n, 20]
+    if not (b[:, _ISO_SEP_AT] == _ISO_SEP).all():
         return None
-    digits = b[:, [i for i in range(19) if i not in seps]] - 48  # [n, 14]
-    if ((digits < 0) | (digits > 9)).any():
+    digits = b[:, _ISO_DIGIT_AT] - np.uint8(48)  # [n, 14]; a byte below '0' wraps past 9
+    if (digits > 9).any():
         return None
-    num = digits * np.array([1000, 100, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1])
-    y, m, d = num[:, 0:4].sum(1), num[:, 4:6].sum(1), num[:, 6:8].sum(1)
-    hh, mm, ss = num[:, 8:10].sum(1), num[:, 10:12].sum(1), num[:, 12:14].sum(1)
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    if ((y < 1678) | (y > 2261) | (m < 1) | (m > 12) | (hh > 23) | (mm > 59) | (ss > 59)).any():
+    # [n, 14] @ [14, 7] -> year, month, day, hour, minute, second, second of the day
+    parts = (digits @ _ISO_PLACES).astype(np.int64)  # small integers: exact in float64
+    if ((parts[:, :6] < _ISO_LOW) | (parts[:, :6] > _ISO_HIGH)).any():
         return None
-    if ((d < 1) | (d > _DAYS[m - 1] + (leap & (m == 2)))).any():
-        return None
-    yy = y - (m <= 2)  # days from 1970-01-01 (proleptic Gregorian)
-    era = yy // 400
-    yoe = yy - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return ((days * 86400 + hh * 3600 + mm * 60 + ss) * 10**9).astype(np.int64)
+    y, m, d = parts[:, 0] - _FIRST_YEAR, parts[:, 1], parts[:, 2]
+    leap = _LEAP[y]
+    if (d > _MONTH_DAYS[m] + (leap & (m == 2))).any():
+        return None  # 30 February: the general way names it
+    days = _YEAR_START[y] + _MONTH_START[m] + (leap & (m > 2)) + d - 1  # since 1970-01-01
+    return (days * 86_400 + parts[:, 6]) * 1_000_000_000
 
 
 def _ids(raw: bytes, data: np.ndarray, st: np.ndarray, en: np.ndarray
@@ -120,13 +131,18 @@ def _ids(raw: bytes, data: np.ndarray, st: np.ndarray, en: np.ndarray
     """Series codes (in order of first appearance) and names; None for an empty or padded
     id (an error, or a repair: the general way)."""
     lens = en - st
-    if (lens == lens[0]).all() and lens[0] > 0:  # ids of one width: compare them as arrays
-        keys = data[st[:, None] + np.arange(lens[0])].view(f"S{lens[0]}").ravel()
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        order = np.argsort(first)
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        codes, names = rank[inverse.ravel()], [uniq[k].decode() for k in order]
+    width = int(lens[0])
+    if width > 0 and (lens == width).all():  # ids of one width: compare them as arrays
+        keys = data[st[:, None] + np.arange(width)].view(f"S{width}").ravel()
+        if (keys == keys[0]).all():  # one series, the common file
+            codes, names = np.zeros(len(keys), np.int64), [raw[st[0]:en[0]].decode()]
+        else:
+            uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            order = np.argsort(first)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            codes, names = rank[inverse.ravel()], [raw[st[k]:en[k]].decode()
+                                                   for k in first[order].tolist()]
     else:
         ids = [raw[a:b].decode() for a, b in zip(st.tolist(), en.tolist(), strict=True)]
         seen: dict[str, int] = {}
@@ -138,48 +154,76 @@ def _ids(raw: bytes, data: np.ndarray, st: np.ndarray, en: np.ndarray
 
 
 Columns = tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+def plain_header(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str
+                 ) -> tuple[bytes, list[str], int] | None:
+    """The text without a UTF-8 BOM, its header and the offset of its first row, or None
+    when the file is not plain; a bad header is a :class:`DataError`, as the general way
+    raises it."""
+    if len(raw) > FAST_MAX_BYTES or b'"' in raw or b"\r" in raw or b"\x00" in raw or (
+            spec.time_format not in (None, "ISO8601")):
+        return None
+    raw = raw[3:] if raw[:3] == b"\xef\xbb\xbf" else raw
+    end = raw.find(b"\n")
+    header = [h.strip() for h in (raw if end < 0 else raw[:end]).decode().split(",")]
+    if end <= 0 or not "".join(header):
+        return None
+    _check_header(path, header, end + 1 < len(raw))
+    require_columns(path, header, needed(spec), columns_fix)
+    return raw, header, end + 1
+
+
+def needed(spec: FrameSpec) -> list[str]:
+    """The columns read: time, values, and the series id if any."""
+    return [spec.time_column, *spec.value_columns] + (
+        [spec.series_id] if spec.series_id is not None else [])
+
+
+def plain_rows(data: np.ndarray, body: int, header: list[str], spec: FrameSpec) -> Rows | None:
+    """The rows from offset ``body`` of ``data`` (newline-terminated, then a NUL): times
+    (n,), values (k, n) column by column, and the start and end offsets of the series ids
+    (or None); None for anything not plain."""
+    found = _fields(data, body, len(header))
+    if found is None:
+        return None
+    st, en = found
+    at = {name: header.index(name) for name in needed(spec)}
+    times = _iso_times(data, st[:, at[spec.time_column]], en[:, at[spec.time_column]])
+    if times is None:
+        return None
+    cols = [at[c] for c in spec.value_columns]
+    table = _decimals(data, st[:, cols].T.ravel(), en[:, cols].T.ravel())  # [k * n]
+    if table is None:
+        return None
+    if spec.series_id is None:
+        return times, table.reshape(len(cols), -1), None, None
+    return times, table.reshape(len(cols), -1), st[:, at[spec.series_id]], en[:, at[
+        spec.series_id]]
 
 
 def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
                max_rows: int | None) -> Columns | None:
     """Times, values, series codes and names, lines of a plain UTF-8 file, or None."""
-    if len(raw) > FAST_MAX_BYTES or b'"' in raw or b"\r" in raw or b"\x00" in raw or (
-            spec.time_format not in (None, "ISO8601")):
+    head = plain_header(path, raw, spec, columns_fix)
+    if head is None:
         return None
-    raw = raw[3:] if raw[:3] == b"\xef\xbb\xbf" else raw
-    if not raw.endswith(b"\n"):
-        raw += b"\n"
-    data = np.frombuffer(raw, np.uint8)
-    end = raw.find(b"\n")
-    header = [h.strip() for h in raw[:end].decode().split(",")]
-    if end == 0 or not "".join(header):
+    raw, header, body = head
+    # the last row's newline, and a NUL after everything that pads short cells
+    data = np.frombuffer(raw + (b"\x00" if raw.endswith(b"\n") else b"\n\x00"), np.uint8)
+    rows = plain_rows(data, body, header, spec)
+    if rows is None:
         return None
-    _check_header(path, header, end + 1 < len(raw))
-    needed = [spec.time_column, *spec.value_columns]
-    if spec.series_id is not None:
-        needed.append(spec.series_id)
-    require_columns(path, header, needed, columns_fix)
-    found = _fields(data, len(header))
-    if found is None:
-        return None
-    st, en = found
-    n = len(st)
+    times, table, id_st, id_en = rows
+    n = len(times)
     if max_rows is not None and n > max_rows:
         return None
-    at = {name: header.index(name) for name in needed}
-    times = _iso_times(data, st[:, at[spec.time_column]], en[:, at[spec.time_column]])
-    if times is None:
-        return None
-    cols = [at[c] for c in spec.value_columns]
-    table = _decimals(data, st[:, cols].ravel(), en[:, cols].ravel())  # [n * k] row-major
-    if table is None:
-        return None
-    table = table.reshape(n, len(cols))
-    values = {c: table[:, k].copy() for k, c in enumerate(spec.value_columns)}
+    values = dict(zip(spec.value_columns, table, strict=True))
     names = [Path(path).name.split(".")[0]]
     codes = np.zeros(n, np.int64)
-    if spec.series_id is not None:
-        found = _ids(raw, data, st[:, at[spec.series_id]], en[:, at[spec.series_id]])
+    if id_st is not None:
+        found = _ids(raw, data, id_st, id_en)
         if found is None:
             return None
         codes, names = found

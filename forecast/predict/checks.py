@@ -9,6 +9,7 @@ mostly come at another step than the checkpoint's is refused whole.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,13 @@ import pandas as pd
 
 from forecast.features import DataSpec, SeriesArrays, series_arrays
 from forecast.frame import MISSING_SUFFIX, DataError, Frame, ReadLimits, read_frame, step_text
+from forecast.frame.batch import read_plain_frames
 from forecast.frame.schema import LAST_TIME
 from forecast.frame.values import parse_freq
 from forecast.predict.summary import Result, failed
 from forecast.windows import origins as find_origins
+
+log = logging.getLogger("forecast.predict")
 
 # a value this many training standard deviations from the training mean is impossible
 MAX_ABS_Z = 100.0
@@ -147,7 +151,13 @@ def prepare_file(index: int, path: Path, output: Path, spec: DataSpec, receptive
     file is bad; bad series are listed in ``failures``, in the file's order)."""
     frame = read_frame(path, spec.frame_spec(), columns_fix=CHECKPOINT_COLUMNS_FIX,
                        limits=limits)
-    arrays = series_arrays(frame, spec)
+    return check_frame(index, path, output, frame, series_arrays(frame, spec), spec,
+                       receptive_field, horizon, mode)
+
+
+def check_frame(index: int, path: Path, output: Path, frame: Frame, arrays: list[SeriesArrays],
+                spec: DataSpec, receptive_field: int, horizon: int, mode: str) -> Prepared:
+    """One read file (its frame and feature arrays) checked against the spec."""
     check_step(frame.path, arrays, spec)
     prep = Prepared(index, path, output, [], [], [])
     prep.failures += [failed(path, reason, name) for name, reason in frame.dropped.items()]
@@ -160,3 +170,77 @@ def prepare_file(index: int, path: Path, output: Path, spec: DataSpec, receptive
         prep.arrays.append(a)
         prep.origins.append(o)
     return prep
+
+
+def prepare_files(jobs: list[tuple[int, Path, Path]], spec: DataSpec, receptive_field: int,
+                  horizon: int, mode: str, limits: ReadLimits | None = None
+                  ) -> dict[int, Prepared]:
+    """:func:`prepare_file` of each (index, input, output) of ``jobs`` that needs no repair,
+    read together (:func:`~forecast.frame.batch.read_plain_frames`); the others are left
+    out, for :func:`prepare_file` to read one by one.
+
+    The feature arrays of all those files come from one :func:`series_arrays` call over
+    their rows laid end to end: every feature of a row depends on that row alone (its
+    values, indicators and timestamp), so each file's slice is its own arrays. In forecast
+    mode the checks are array operations over all rows too: such a file has every row, one
+    step of the checkpoint's apart (:func:`check_step` passes), no gap, so only its length,
+    its last time and its values can refuse it; a file that any of them might refuse goes
+    through :func:`check_frame`, which says why."""
+    frames = read_plain_frames([p for _, p, _ in jobs], spec.frame_spec(), limits)
+    read = [(job, f) for job, f in zip(jobs, frames, strict=True) if f is not None]
+    if not read:
+        return {}
+    parts = [f.parts[0] for _, f in read]
+    whole = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "series"}
+    first = read[0][1]
+    rows = series_arrays(Frame(None, first.spec, first.freq, first.path, first.repairs,
+                               parts=[{"series": "", **whole}]), spec)[0]
+    ends = np.cumsum([len(p["timestamp"]) for p in parts])
+    names = spec.feature_names
+    cols = [names.index(c) for c in spec.value_columns if c not in spec.angular]
+    absurd = np.flatnonzero((np.abs(rows.x[:, cols]) > MAX_ABS_Z).any(axis=1))
+    doubtful = set(np.searchsorted(ends, absurd, side="right").tolist())
+    last_ok = LAST_TIME.value - horizon * _step(spec).value
+    out = {}
+    for j, ((index, path, output), frame) in enumerate(read):
+        start, end = int(ends[j]) - len(parts[j]["timestamp"]), int(ends[j])
+        a = SeriesArrays(parts[j]["series"], rows.times[start:end], rows.x[start:end],
+                         rows.y[start:end], rows.segment[start:end])
+        if (mode == "forecast" and j not in doubtful and len(a) >= receptive_field
+                and int(a.times[-1]) <= last_ok):
+            out[index] = Prepared(index, path, output, [a], [np.array([len(a) - 1])], [])
+            continue
+        try:
+            out[index] = check_frame(index, path, output, frame, [a], spec, receptive_field,
+                                     horizon, mode)
+        except DataError:
+            continue  # read on its own, the file fails with the same message
+    return out
+
+
+def prepare_one(i: int, path: Path, output: Path, spec: DataSpec, receptive_field: int,
+                horizon: int, mode: str, limits: ReadLimits | None) -> Prepared | Result:
+    """:func:`prepare_file`, or the failed result that says why not (whatever happened)."""
+    try:
+        return prepare_file(i, path, output, spec, receptive_field, horizon, mode, limits)
+    except DataError as err:
+        return failed(path, str(err))
+    except MemoryError:
+        return failed(path, f"{path}: not enough memory to read and check the file; split it, "
+                            "or lower max_file_mb / max_rows so that it is refused up front")
+    except Exception as err:  # a bug must not stop the other files either
+        log.exception("%s: unexpected error", path)
+        return failed(path, f"{path}: unexpected error ({type(err).__name__}: {err}); please "
+                            "report it with the file")
+
+
+def prepare_together(jobs: list[tuple[int, Path, Path]], spec: DataSpec, receptive_field: int,
+                     horizon: int, mode: str, limits: ReadLimits | None) -> dict[int, Prepared]:
+    """The files of ``jobs`` that read together (:func:`prepare_files`); any trouble there
+    leaves them all to be read one by one, where it is named."""
+    try:
+        return prepare_files(jobs, spec, receptive_field, horizon, mode, limits)
+    except Exception:  # noqa: BLE001 - each file is read again on its own
+        log.debug("reading %d files together failed; reading them one by one", len(jobs),
+                  exc_info=True)
+        return {}

@@ -12,6 +12,7 @@ reads the first one's summary as data.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -21,13 +22,14 @@ from typing import IO
 
 import numpy as np
 
-from forecast.files import atomic_open, atomic_write_text
+from forecast.files import atomic_open, atomic_write_text, replace_with
 
 log = logging.getLogger("forecast.predict")
 
 MANIFEST = ".forecast-outputs"
 SUMMARY_FILES = ("summary.csv",)
 BACKTEST_FILES = ("summary.csv", "metrics.csv")
+BUFFER_CHARS = 1 << 20  # text of one output held in memory before it goes to disk
 
 
 def output_name(path: Path) -> str:
@@ -104,14 +106,17 @@ def numbers(values: np.ndarray) -> list[str]:
 
 
 class ForecastWriter:
-    """One ``<stem>.forecast.csv``, written chunk by chunk to a temporary file and renamed
-    into place by :meth:`commit` (or removed by :meth:`abort`)."""
+    """One ``<stem>.forecast.csv``: rows gathered in memory and written in one go by
+    :meth:`commit` (temporary file, then rename); past ``BUFFER_CHARS`` they go on to a
+    temporary file chunk by chunk, so a long backtest stays in bounded memory.
+    :meth:`abort` leaves nothing behind."""
 
     def __init__(self, path: Path, id_column: str, backtest: bool, fsync: bool) -> None:
-        self.path = path
-        self._cm = atomic_open(path, "w", fsync=fsync)
-        self._file: IO = self._cm.__enter__()
-        self._csv = csv.writer(self._file, lineterminator="\n")
+        self.path, self.fsync = path, fsync
+        self._buf = io.StringIO()
+        self._csv = csv.writer(self._buf, lineterminator="\n")
+        self._cm = None  # the temporary file, once the rows outgrow the buffer
+        self._file: IO | None = None
         header = [id_column, "cutoff", "timestamp", "step", "forecast"]
         self._csv.writerow(header + (["actual"] if backtest else []))
 
@@ -127,11 +132,27 @@ class ForecastWriter:
         if actual is not None:
             columns.append(numbers(actual))
         self._csv.writerows(zip(*columns, strict=True))
+        if self._buf.tell() > BUFFER_CHARS:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._cm is None:
+            self._cm = atomic_open(self.path, "w", fsync=self.fsync)
+            self._file = self._cm.__enter__()
+        self._file.write(self._buf.getvalue())
+        self._buf.seek(0)
+        self._buf.truncate()
 
     def commit(self) -> None:
+        if self._cm is None:  # the whole file is in memory: one write
+            replace_with(self.path, self._buf.getvalue().encode(), self.fsync)
+            return
+        self._spill()
         self._cm.__exit__(None, None, None)
 
     def abort(self, err: BaseException) -> None:
+        if self._cm is None:
+            return  # nothing on disk yet
         try:
             self._cm.__exit__(type(err), err, None)
         except BaseException as raised:

@@ -17,7 +17,7 @@ import torch
 
 from forecast.features import DataSpec
 from forecast.files import sweep_stale, sync_dir
-from forecast.frame import DataError, ReadLimits
+from forecast.frame import ReadLimits
 from forecast.module import CheckpointError, ForecastModule, read_checkpoint
 from forecast.predict.args import (
     ArgumentError,
@@ -28,7 +28,7 @@ from forecast.predict.args import (
 )
 from forecast.predict.batching import Unit, forecast_units, units
 from forecast.predict.checkpoint import NON_CAUSAL_WARNING, check_device, load_model, model_spec
-from forecast.predict.checks import Prepared, prepare_file
+from forecast.predict.checks import Prepared, prepare_one, prepare_together
 from forecast.predict.outputs import ForecastWriter, output_name, plan_output_dir
 from forecast.predict.summary import (
     EXIT_NOTHING_RAN,
@@ -41,6 +41,8 @@ from forecast.predict.summary import (
 )
 
 log = logging.getLogger("forecast.predict")
+
+READ_TOGETHER = 64  # files read, checked and turned into features in one pass
 
 
 @dataclass
@@ -185,22 +187,6 @@ def _results(job: _Job, mode: str) -> list[Result]:
     return out or [failed(p.path, f"{p.path}: no series in the file")]
 
 
-def _prepare(i: int, path: Path, output: Path, spec: DataSpec, model: ForecastModule,
-             mode: str, limits: ReadLimits | None) -> Prepared | Result:
-    try:
-        return prepare_file(i, path, output, spec, model.receptive_field,
-                            int(model.hparams.horizon), mode, limits)
-    except DataError as err:
-        return failed(path, str(err))
-    except MemoryError:
-        return failed(path, f"{path}: not enough memory to read and check the file; split it, "
-                            "or lower max_file_mb / max_rows so that it is refused up front")
-    except Exception as err:  # a bug must not stop the other files either
-        log.exception("%s: unexpected error", path)
-        return failed(path, f"{path}: unexpected error ({type(err).__name__}: {err}); please "
-                            "report it with the file")
-
-
 def forecast_files(
     model: ForecastModule, paths: Sequence[str | Path], output_dir: str | Path,
     mode: str = "forecast", batch_size: int = 64, batch_windows: int = 8192,
@@ -223,20 +209,26 @@ def forecast_files(
 
     batch = _Batch(model, spec, mode, output_dir, batch_size, batch_windows, fsync_each, finish)
     taken: dict[str, Path] = {}
+    r, h = model.receptive_field, int(model.hparams.horizon)
     try:
-        for i, raw in enumerate(paths):
-            path = Path(raw)
-            name = output_name(path)
-            if name in taken:
-                done[i] = [failed(path, f"{path}: its output {name} would overwrite that of "
-                                        f"{taken[name]}; rename one of the two files")]
-                continue
-            taken[name] = path
-            prep = _prepare(i, path, output_dir / name, spec, model, mode, limits)
-            if isinstance(prep, Result):
-                done[i] = [prep]
-                continue
-            batch.add(prep)
+        for g in range(0, len(paths), READ_TOGETHER):
+            jobs = []
+            for i in range(g, min(g + READ_TOGETHER, len(paths))):
+                path = Path(paths[i])
+                name = output_name(path)
+                if name in taken:
+                    done[i] = [failed(path, f"{path}: its output {name} would overwrite that "
+                                            f"of {taken[name]}; rename one of the two files")]
+                    continue
+                taken[name] = path
+                jobs.append((i, path, output_dir / name))
+            read = prepare_together(jobs, spec, r, h, mode, limits)
+            for i, path, output in jobs:
+                prep = read.get(i) or prepare_one(i, path, output, spec, r, h, mode, limits)
+                if isinstance(prep, Result):
+                    done[i] = [prep]
+                    continue
+                batch.add(prep)
         batch.flush()
     except BaseException as err:
         batch.abort(err)
