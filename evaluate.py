@@ -41,6 +41,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
         batch_size=int(cfg.batch_size),
         calibration_days=(float(cfg.calibration_days) if cfg.get("calibration_days")
                           is not None else None),
+        calibration_scaled=bool(cfg.get("calibration_scaled", False)),
         docs_dir=Path(str(cfg.docs_dir)) if cfg.docs_dir else None)
     return compare_runs(runs, baselines, out_dir, options)
 

@@ -123,13 +123,16 @@ def winkler(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, nominal: float)
     return float(score.mean())
 
 
-def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
+                      scaled: bool = False) -> np.ndarray:
     """Split-conformal offsets of the central intervals, per horizon step.
 
     y [N, H] calibration targets (NaN: missing), q [N, H, Q] their quantile forecasts ->
     [P, H] for the P :func:`central_pairs`: the ceil((n + 1)(1 - alpha)) / n empirical
     quantile of the conformity score max(lower - y, y - upper) (conformalised quantile
     regression); adding it to both ends gives coverage >= nominal on exchangeable data.
+    ``scaled``: the score divided by the interval's width, so the offset is a share of
+    each interval's own width (wide intervals move more than narrow ones).
     """
     pairs = central_pairs(levels)
     out = np.zeros((len(pairs), y.shape[1]))
@@ -137,6 +140,8 @@ def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float]) -> 
         for h in range(y.shape[1]):
             keep = np.isfinite(y[:, h])
             score = np.maximum(q[keep, h, i] - y[keep, h], y[keep, h] - q[keep, h, j])
+            if scaled:
+                score = score / (q[keep, h, j] - q[keep, h, i])
             n = len(score)
             if n == 0:
                 raise ValueError(f"conformal calibration: no observed target at step {h + 1}")
@@ -145,11 +150,14 @@ def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float]) -> 
     return out
 
 
-def apply_offsets(q: np.ndarray, levels: Sequence[float], offsets: np.ndarray) -> np.ndarray:
+def apply_offsets(q: np.ndarray, levels: Sequence[float], offsets: np.ndarray,
+                  scaled: bool = False) -> np.ndarray:
     """Quantiles [N, H, Q] with each central pair widened by its offset [P, H] (narrowed
-    when negative), then sorted along Q so that they still do not cross."""
+    when negative; ``scaled``: by that share of its width), then sorted along Q so that
+    they still do not cross."""
     out = q.copy()
     for (i, j, _), off in zip(central_pairs(levels), offsets, strict=True):
-        out[..., i] -= off
-        out[..., j] += off
+        shift = off * (q[..., j] - q[..., i]) if scaled else off
+        out[..., i] -= shift
+        out[..., j] += shift
     return np.sort(out, axis=-1)

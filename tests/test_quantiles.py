@@ -172,3 +172,14 @@ def test_inverse_softplus():
     g = np.array([0.01, 0.5, 3.0])
     np.testing.assert_allclose(torch.nn.functional.softplus(
         torch.tensor(inverse_softplus(g))).numpy(), g, rtol=1e-9)
+
+
+def test_scaled_offsets_are_shares_of_each_width():
+    y = np.arange(1.0, 10.0)[:, None]
+    q = np.zeros((9, 1, 5))
+    q[..., 0], q[..., 1], q[..., 3], q[..., 4] = -2.0, -1.0, 1.0, 2.0  # widths 4 and 2
+    off = conformal_offsets(y, q, LEVELS, scaled=True)
+    # scores (y - 2) / 4 and (y - 1) / 2: the 9th and 8th smallest
+    np.testing.assert_allclose(off[:, 0], [7 / 4, 7 / 2])
+    adj = apply_offsets(q[:1], LEVELS, off, scaled=True)
+    np.testing.assert_allclose(adj[0, 0], [-9.0, -8.0, 0.0, 8.0, 9.0])

@@ -139,3 +139,65 @@ def test_train_quantile_model_end_to_end(tmp_path, series_csv):
     assert np.isfinite(metrics["test_honest_mae"])
     assert torch.serialization.get_unsafe_globals_in_checkpoint(
         str(tmp_path / "run" / "checkpoints" / "best.ckpt")) == []
+
+
+def test_onnx_export_carries_the_quantiles(tmp_path, ckpt):
+    pytest.importorskip("onnxscript", reason="ONNX export needs the export extra (.[export])")
+    ort = pytest.importorskip("onnxruntime", reason="the parity check needs the export extra")
+    from forecast.export import export_onnx
+    from forecast.stream import init_state
+
+    model = load_checkpoint(ckpt[0])
+    export_onnx(model, tmp_path)
+    x = torch.randn(2, 30, model.hparams.n_features)
+    with torch.no_grad():
+        q = model.forward_quantiles(x)
+        state = init_state(model, x[:, :29])
+    median, got = ort.InferenceSession(str(tmp_path / "model.onnx")).run(
+        None, {"x": x.numpy()})
+    np.testing.assert_allclose(got, q.numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(median, q[..., 2].numpy(), rtol=0, atol=1e-5)
+    step = ort.InferenceSession(str(tmp_path / "step.onnx"))
+    feeds = {f"state_{j}": s.numpy() for j, s in enumerate(state)}
+    median, got, *_ = step.run(None, {"x_t": x[:, 29].numpy(), **feeds})
+    np.testing.assert_allclose(got, q[:, 29].numpy(), rtol=0, atol=1e-5)
+
+
+def test_evaluate_reports_coverage_calibration_and_figures(tmp_path, ckpt):
+    import json
+
+    import yaml
+
+    from forecast.baselines import Persistence
+    from forecast.evaluation.runs import load_run
+    from forecast.report.comparison import ReportOptions, compare_runs
+
+    csv = tmp_path / "long.csv"
+    make_series(24 * 30).to_csv(csv, index=False)
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best.ckpt").write_bytes(ckpt[0].read_bytes())
+    (run_dir / "metrics.json").write_text("{}")
+    data = {"_target_": "forecast.data.ForecastDataModule", "path": str(csv),
+            "time_column": "time", "target": "temp", "covariates": ["hum"],
+            "series_id": "station", "horizon": H,
+            "splits": {"train": ["2020-01-01", "2020-01-15"], "val": ["2020-01-16", "2020-01-23"],
+                       "test": ["2020-01-24", "2020-01-30"]}}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(
+        {"data": data, "model": {"name": "causal", "causal": True}, "seed": 0}))
+    out = tmp_path / "eval"
+    compare_runs([load_run(run_dir)], {"persistence": Persistence(H)}, out,
+                 ReportOptions(station="A", calibration_days=4, audit_rows=8))
+    metrics = json.loads((out / "metrics.json").read_text())
+    c = metrics["causal"]
+    for key in ("coverage_80", "coverage_90", "coverage_80_calibrated", "coverage_90_calibrated"):
+        assert 0 <= c[key] <= 1
+    assert 0 <= metrics["persistence"]["coverage_90"] <= 1
+    honest = c["intervals"]["honest"]
+    assert list(honest["pinball"]) == ["q0.05", "q0.1", "q0.5", "q0.9", "q0.95"]
+    assert len(honest["intervals"]["80"]["coverage_by_horizon"]) == H
+    assert c["intervals"]["calibration"][0]["n_origins"] > 0
+    report = (out / "report.md").read_text()
+    assert "## Probabilistic forecasts" in report and "calibrated" in report
+    assert (out / "quantile_fan_chart.png").stat().st_size > 0
+    assert (out / "quantile_reliability.png").stat().st_size > 0

@@ -85,30 +85,31 @@ class Calibration:
     n_origins: int
     first_origin: str
     last_origin: str
+    scaled: bool = False  # offsets are shares of each interval's width
 
     def to_dict(self, levels: Sequence[float]) -> dict:
         return {"offsets": {level_name(c): off.tolist()
                             for (_, _, c), off in zip(central_pairs(levels), self.offsets,
                                                       strict=True)},
-                "n_origins": self.n_origins, "first_origin": self.first_origin,
-                "last_origin": self.last_origin}
+                "scaled": self.scaled, "n_origins": self.n_origins,
+                "first_origin": self.first_origin, "last_origin": self.last_origin}
 
 
-def calibrate(fc: Forecasts, levels: Sequence[float]) -> Calibration:
+def calibrate(fc: Forecasts, levels: Sequence[float], scaled: bool = False) -> Calibration:
     """Split-conformal offsets per horizon step from honest quantile forecasts ``fc``
-    (``pred`` [N, H, Q]) of the calibration window."""
+    (``pred`` [N, H, Q]) of the calibration window (``scaled``: shares of the width)."""
     if len(fc.origin) == 0:
         raise ValueError("conformal calibration: the calibration window holds no origin; "
                          "lengthen the validation split or calibration_days")
     days = np.datetime_as_string(np.sort(fc.origin)[[0, -1]].astype("datetime64[ns]"), "m")
-    return Calibration(conformal_offsets(fc.target, fc.pred, levels), len(fc.origin),
-                       str(days[0]), str(days[1]))
+    return Calibration(conformal_offsets(fc.target, fc.pred, levels, scaled), len(fc.origin),
+                       str(days[0]), str(days[1]), scaled)
 
 
 def calibrated(fc: Forecasts, levels: Sequence[float], cal: Calibration) -> Forecasts:
     """``fc`` with its central intervals widened (or narrowed) by the offsets."""
-    return Forecasts(fc.series, fc.origin, apply_offsets(fc.pred, levels, cal.offsets),
-                     fc.target, fc.last)
+    return Forecasts(fc.series, fc.origin,
+                     apply_offsets(fc.pred, levels, cal.offsets, cal.scaled), fc.target, fc.last)
 
 
 def persistence_quantiles(train: Forecasts, test: Forecasts, levels: Sequence[float]

@@ -44,6 +44,7 @@ class ReportOptions:
     batch_size: int = 256
     docs_dir: Path | None = None  # also write results.json and the README's figures here
     calibration_days: float | None = 21.0  # quantile models: conformal window (None: off)
+    calibration_scaled: bool = False  # conformal offsets as shares of each interval's width
 
 
 def data_module(run: Run) -> ForecastDataModule:
@@ -131,18 +132,19 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
     figures = write_figures(out_dir, groups, entries, list(baseline_scores), reference, dm,
                             station, opt.units, opt.figure_lead, opt.week_start, opt.audit_rows)
     extra, quantile_runs, levels = interval_entries(groups, dm, test, reference,
-                                                    opt.calibration_days, opt.batch_size)
-    interval_text = ""
+                                                    opt.calibration_days, opt.batch_size,
+                                                    opt.calibration_scaled)
+    interval_text, quantile_figures = "", {}
     if extra:
         for name, e in extra.items():
             entries[name].update(e)
         week = pd.Timestamp(opt.week_start) if opt.week_start else dm.splits["test"][0]
         week = week.tz_localize("UTC") if week.tzinfo is None else week.tz_convert("UTC")
-        figures.update(write_interval_figures(out_dir, extra, quantile_runs, levels, dm,
-                                              station, opt.units, opt.figure_lead, week))
+        quantile_figures = write_interval_figures(out_dir, extra, quantile_runs, levels, dm,
+                                                  station, opt.units, opt.figure_lead, week)
         interval_text = ("\n## Probabilistic forecasts\n\n" + interval_table(extra, opt.units)
-                         + "\n\n" + "".join(f"![{k}]({figures[k]})\n" for k in
-                                             ("fan_chart", "reliability") if k in figures))
+                         + "\n\n" + "".join(f"![{k}]({f})\n\n"
+                                             for k, f in quantile_figures.items()))
     test_start, test_end = dm.splits["test"]
     first_target = min(int(a.times[o.min() + 1]) for a, o in zip(dm.arrays, test, strict=True)
                        if len(o))
@@ -172,9 +174,8 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
         docs = Path(opt.docs_dir)
         for key, file in README_FIGURES.items():
             atomic_write_bytes(docs / file, (out_dir / figures[key]).read_bytes())
-        for key in ("fan_chart", "reliability"):
-            if key in figures:
-                atomic_write_bytes(docs / figures[key], (out_dir / figures[key]).read_bytes())
+        for file in quantile_figures.values():
+            atomic_write_bytes(docs / file, (out_dir / file).read_bytes())
         write_json(docs / "results.json", results_summary(entries, protocol, opt.units))
         log.info("README figures and results.json written to %s", docs)
     log.info("verdict: %s", text)

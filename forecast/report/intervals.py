@@ -59,9 +59,11 @@ def _mean(values: list) -> object:
 
 
 def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
-                 calibration_days: float | None, batch_size: int) -> QuantileRun:
+                 calibration_days: float | None, batch_size: int, scaled: bool = False
+                 ) -> QuantileRun:
     """Forecasts of one quantile model; conformal offsets from the last
-    ``calibration_days`` of validation (None: no calibration)."""
+    ``calibration_days`` of validation (None: no calibration; ``scaled``: offsets as
+    shares of each interval's width)."""
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)
     levels = model.hparams.quantiles
@@ -78,7 +80,7 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
     val_start, val_end = dm.splits["val"]
     window = calibration_origins(arrays, dm.split_origins("val", history), val_start,
                                  val_end - pd.Timedelta(days=calibration_days), history)
-    cal = calibrate(run(window, "honest"), levels)
+    cal = calibrate(run(window, "honest"), levels, scaled)
     log.info("%s: conformal calibration on %d validation origins %s .. %s", model.hparams.name,
              cal.n_origins, cal.first_origin, cal.last_origin)
     return QuantileRun(honest, calibrated(honest, levels, cal), tf,
@@ -87,7 +89,8 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
 
 def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModule,
                      test: list[np.ndarray], reference: Forecasts,
-                     calibration_days: float | None, batch_size: int = 256
+                     calibration_days: float | None, batch_size: int = 256,
+                     scaled: bool = False
                      ) -> tuple[dict[str, dict], dict[str, list[QuantileRun]], list[float]]:
     """Per quantile model (means over its seeds) and for the persistence baseline
     interval: the metrics.json additions; the runs' forecasts; the quantile levels."""
@@ -98,7 +101,8 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
     levels = list(next(iter(quantile.values()))[0].model.hparams.quantiles)
     entries, runs = {}, {}
     for label, g in quantile.items():
-        runs[label] = [quantile_run(r.model, dm, test, calibration_days, batch_size) for r in g]
+        runs[label] = [quantile_run(r.model, dm, test, calibration_days, batch_size, scaled)
+                       for r in g]
         lv = g[0].model.hparams.quantiles
         honest = _mean([interval_scores(q.honest.target, q.honest.pred, lv) for q in runs[label]])
         e = {"quantiles": list(lv), **coverage_keys(honest), "intervals": {"honest": honest}}

@@ -201,7 +201,8 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
 
 
 class StreamStep(nn.Module):
-    """:func:`step` as a module, for export: (x_t [B, F], *state) -> (forecast [B, H], *state)."""
+    """:func:`step` as a module, for export: (x_t [B, F], *state) -> (forecast [B, H], *state);
+    a quantile net's: (forecast [B, H], quantiles [B, H, Q], *state)."""
 
     def __init__(self, model: ForecastModule) -> None:
         super().__init__()
@@ -209,5 +210,9 @@ class StreamStep(nn.Module):
         self.model = model
 
     def forward(self, x_t: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, new = step(self.model, x_t, tuple(state))
-        return (out, *new)
+        net = self.model.net
+        if net.quantiles is None:
+            out, new = step(self.model, x_t, tuple(state))
+            return (out, *new)
+        q, new = advance(self.model, x_t[:, None], tuple(state), quantiles=True)
+        return (q[:, 0, :, net.median], q[:, 0], *new)
