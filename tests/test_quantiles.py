@@ -183,3 +183,28 @@ def test_scaled_offsets_are_shares_of_each_width():
     np.testing.assert_allclose(off[:, 0], [7 / 4, 7 / 2])
     adj = apply_offsets(q[:1], LEVELS, off, scaled=True)
     np.testing.assert_allclose(adj[0, 0], [-9.0, -8.0, 0.0, 8.0, 9.0])
+
+
+def test_online_calibration_reads_only_targets_observed_before_each_day():
+    from forecast.evaluation.intervals import rolling_calibrated
+    from forecast.evaluation.protocols import Forecasts
+
+    hour = 3600 * 10**9
+    n, h = 24 * 12, 3
+    rng = np.random.default_rng(1)
+    origin = np.arange(n, dtype=np.int64) * hour
+    target = rng.normal(size=(n, h))
+    q = np.zeros((n, h, 5))
+    q[..., 0], q[..., 1], q[..., 3], q[..., 4] = -1.0, -0.5, 0.5, 1.0
+    scored = origin >= 10 * 24 * hour  # the last two days
+
+    def run(y: np.ndarray) -> np.ndarray:
+        fc = Forecasts(np.full(n, "A", dtype=object), origin, q, y, np.zeros(n))
+        return rolling_calibrated(fc, scored, LEVELS, 5.0, hour).pred
+
+    base = run(target)
+    later = target.copy()
+    later[scored & (origin < 11 * 24 * hour)] = 100.0  # day 10's, observed during day 10
+    moved = run(later)
+    np.testing.assert_array_equal(moved[:24], base[:24])  # day 10 reads none of them
+    assert not np.array_equal(moved[24:], base[24:])  # day 11 does: they were observed

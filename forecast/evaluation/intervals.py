@@ -121,3 +121,31 @@ def persistence_quantiles(train: Forecasts, test: Forecasts, levels: Sequence[fl
     eq = np.stack([np.nanquantile(err, v, axis=0) for v in levels], axis=-1)  # [H, Q]
     return Forecasts(test.series, test.origin, test.last[:, None, None] + eq[None],
                      test.target, test.last)
+
+
+def rolling_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float],
+                       days: float, step_ns: int, scaled: bool = False) -> Forecasts:
+    """Online split-conformal: the forecasts of ``fc`` selected by ``target`` (a mask),
+    each day's with offsets from the honest forecasts of the ``days`` before that day
+    whose targets were all observed by its start (nothing after the origin is read).
+
+    ``fc``: honest quantile forecasts (``pred`` [N, H, Q]) of the calibration origins and
+    the scored ones; the window moves with the origin, so it follows a change of season
+    that a window fixed at the end of validation cannot.
+    """
+    horizon = fc.target.shape[1]
+    day_ns = 86_400 * 10**9
+    span = int(days * day_ns)
+    known = fc.origin + horizon * step_ns  # when each forecast's last target is observed
+    out = fc.pred[target].copy()
+    origin = fc.origin[target]
+    day = origin // day_ns * day_ns
+    for d in np.unique(day):
+        window = (known <= d) & (fc.origin >= d - span)
+        if not window.any():
+            raise ValueError(f"rolling calibration: no forecast observed in the {days} days "
+                             f"before {np.datetime64(int(d), 'ns')}")
+        off = conformal_offsets(fc.target[window], fc.pred[window], levels, scaled)
+        rows = day == d
+        out[rows] = apply_offsets(out[rows], levels, off, scaled)
+    return Forecasts(fc.series[target], origin, out, fc.target[target], fc.last[target])
