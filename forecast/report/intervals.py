@@ -188,14 +188,15 @@ def write_interval_figures(out_dir: Path, entries: dict[str, dict],
                            runs: dict[str, list[QuantileRun]], levels: list[float],
                            dm: ForecastDataModule, station: str, units: str, lead: int,
                            week_start: pd.Timestamp) -> dict[str, str]:
-    """The fan chart (the first causal quantile model, honest, calibrated when it is) and
+    """The fan chart (the first causal quantile model, honest, calibrated online when it
+    is) and
     the reliability diagram; returns {figure key: file name}."""
     figs = {}
     causal = next((n for n, e in entries.items() if n != "persistence"
                    and "teacher_forced" not in e["intervals"]), None)
     if causal is not None:
         q = runs[causal][0]
-        fc = q.honest_calibrated or q.honest
+        fc = q.honest_rolling or q.honest_calibrated or q.honest
         lead = min(lead, dm.horizon)
         valid = fc.origin + lead * dm.spec.step.value
         keep = ((fc.series == station) & (valid >= week_start.value)
@@ -203,7 +204,8 @@ def write_interval_figures(out_dir: Path, entries: dict[str, dict],
         order = np.argsort(valid[keep])
         pick = fc.pred[keep][order, lead - 1]  # [T, Q]
         bands = [Band(pick[:, i], pick[:, j], nominal) for i, j, nominal in central_pairs(levels)]
-        kind = "calibrated" if q.honest_calibrated is not None else "raw"
+        kind = ("calibrated online" if q.honest_rolling is not None
+                else "calibrated" if q.honest_calibrated is not None else "raw")
         figs["fan_chart"] = fan_chart(
             valid[keep][order].astype("datetime64[ns]"), fc.target[keep][order, lead - 1],
             pick[:, levels.index(0.5)], bands,
