@@ -141,6 +141,7 @@ def test_train_quantile_model_end_to_end(tmp_path, series_csv):
         str(tmp_path / "run" / "checkpoints" / "best.ckpt")) == []
 
 
+@pytest.mark.slow  # two ONNX exports: minutes on a busy 2-core machine
 def test_onnx_export_carries_the_quantiles(tmp_path, ckpt):
     pytest.importorskip("onnxscript", reason="ONNX export needs the export extra (.[export])")
     ort = pytest.importorskip("onnxruntime", reason="the parity check needs the export extra")
