@@ -42,6 +42,9 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
         week_start=str(cfg.week_start) if cfg.week_start else None,
         audit_batch=int(cfg.audit_batch), audit_rows=int(cfg.audit_rows),
         batch_size=int(cfg.batch_size),
+        calibration_days=(float(cfg.calibration_days) if cfg.get("calibration_days")
+                          is not None else None),
+        calibration_scaled=bool(cfg.get("calibration_scaled", False)),
         docs_dir=Path(str(cfg.docs_dir)) if cfg.docs_dir else None)
     return compare_runs(runs, baselines, out_dir, options)
 

@@ -3,11 +3,13 @@
 ``python -m forecast.export checkpoint=PATH format=onnx output_dir=DIR`` writes
 
 - ``model.onnx``: scaled features ``x`` [batch, time, n_features] -> ``forecast``
-  [batch, time, H] (dense, as ``ForecastModule.forward``; batch and time dynamic);
+  [batch, time, H] (dense, as ``ForecastModule.forward``; batch and time dynamic), and
+  for a quantile checkpoint ``quantiles`` [batch, time, H, Q] (``forward_quantiles``);
 - ``step.onnx`` (causal checkpoints only): ``x_t`` [batch, n_features] and
   ``state_0 ..`` (one per block [batch, channels, (k - 1) * d_j], and with a linear path
   its past inputs [batch, F, max(P, Q) - 1]) -> ``forecast`` [batch, H]
-  and ``next_state_0 ..`` (the same shapes): :func:`forecast.stream.step`, state in,
+  (quantile checkpoints: and ``quantiles`` [batch, H, Q]) and ``next_state_0 ..`` (the
+  same shapes): :func:`forecast.stream.step`, state in,
   state out; a zero state is a series' start;
 - ``export.json``: receptive field, horizon, feature names, state shapes, data spec.
 
@@ -33,6 +35,17 @@ log = logging.getLogger("forecast.export")
 FORMATS = ("onnx",)
 
 
+class _WithQuantiles(torch.nn.Module):
+    """A quantile model's dense outputs for export: x -> (forecast, quantiles)."""
+
+    def __init__(self, model: ForecastModule) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(x), self.model.forward_quantiles(x)
+
+
 def _onnx_bytes(module: torch.nn.Module, args: tuple, names: tuple[list[str], list[str]],
                 dynamic: tuple) -> bytes:
     """One module as ONNX bytes, written through a temporary file."""
@@ -53,9 +66,13 @@ def export_onnx(model: ForecastModule, output_dir: str | Path) -> list[Path]:
     f = int(model.hparams.n_features)
     batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
     x = torch.zeros(2, model.receptive_field + 1, f)
+    levels = model.hparams.get("quantiles")
+    outputs = ["forecast", "quantiles"] if levels else ["forecast"]
     written = [atomic_write_bytes(out / "model.onnx", _onnx_bytes(
-        model, (x,), (["x"], ["forecast"]), ({0: batch, 1: time},)))]
+        _WithQuantiles(model) if levels else model, (x,), (["x"], outputs),
+        ({0: batch, 1: time},)))]
     info = {"receptive_field": model.receptive_field, "horizon": int(model.hparams.horizon),
+            "quantiles": levels,
             "n_features": f, "causal": bool(model.hparams.causal),
             "data_spec": model.hparams.get("data_spec")}
     if model.hparams.causal:
@@ -64,7 +81,7 @@ def export_onnx(model: ForecastModule, output_dir: str | Path) -> list[Path]:
         names = ([*(f"state_{j}" for j in range(n))], [*(f"next_state_{j}" for j in range(n))])
         written.append(atomic_write_bytes(out / "step.onnx", _onnx_bytes(
             StreamStep(model), (x[:, 0], *state),
-            (["x_t", *names[0]], ["forecast", *names[1]]),
+            (["x_t", *names[0]], [*outputs, *names[1]]),
             ({0: batch}, tuple({0: batch} for _ in state)))))
         info["state_shapes"] = [["batch", int(s.shape[1]), int(s.shape[2])] for s in state]
     else:

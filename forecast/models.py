@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from forecast.conv import conv1d
+from forecast.quantiles import check_levels, monotone
 
 
 def receptive_field(
@@ -104,6 +105,11 @@ class WaveNet(nn.Module):
     output (``feature_lags`` Q: its kernel over every feature), and the convolutions
     model what it misses; features listed in
     ``linear_only`` (indices) reach the linear path but not the convolutions.
+
+    With ``quantiles`` (levels holding 0.5) the head emits, per horizon step, a median
+    and positive increments on each side (:func:`forecast.quantiles.monotone`), so the
+    quantiles cannot cross; the linear path shifts them all. ``forward`` is then the
+    median and :meth:`forward_quantiles` all of them.
     """
 
     def __init__(
@@ -121,8 +127,11 @@ class WaveNet(nn.Module):
         linear_only: list[int] | None = None,
         feature_lags: int = 1,
         impl: str = "pad",
+        quantiles: list[float] | None = None,
     ) -> None:
         super().__init__()
+        self.quantiles = check_levels(quantiles) if quantiles is not None else None
+        self.n_out = len(self.quantiles) if self.quantiles else 1  # Q outputs per step
         dilations = list(dilations) if dilations is not None else doubling_dilations(7)
         only = sorted(set(linear_only or []))
         if only and not linear_lags:
@@ -146,29 +155,57 @@ class WaveNet(nn.Module):
             nn.ReLU(),
             nn.Conv1d(k * skip_channels, k * skip_channels, 1, groups=k),
             nn.ReLU(),
-            nn.Conv1d(k * skip_channels, k * horizon, 1, groups=k),
+            nn.Conv1d(k * skip_channels, k * horizon * self.n_out, 1, groups=k),
         )
         self.linear = (LinearPath(n_features, horizon, linear_lags, causal, feature_lags)
                        if linear_lags else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def median(self) -> int:
+        """Index of the median among the quantile levels."""
+        return self.quantiles.index(0.5) if self.quantiles else 0
+
+    def combine(self, out: torch.Tensor) -> torch.Tensor:
+        """Head output [B, K*H*Q, n] -> the members' mean: [B, H, n] (point net) or
+        non-crossing quantiles [B, Q, H, n] (quantile net)."""
+        b, _, t = out.shape
+        if self.quantiles is None:
+            return out.view(b, self.members, self.horizon, t).mean(dim=1)
+        raw = out.view(b, self.members, self.n_out, self.horizon, t)  # [B, K, Q, H, n]
+        return monotone(raw, self.median, dim=2).mean(dim=1)
+
+    def _dense(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, H, T] (point) or [B, Q, H, T] (quantiles)."""
         x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
         h = self.input(x[:, self.conv_features])  # [B, K*C, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
             skips = skips + s
-        out = self.head(skips)  # [B, K*H, T]
-        b, _, t = out.shape
-        out = out.view(b, self.members, self.horizon, t).mean(dim=1)  # [B, H, T]
+        out = self.combine(self.head(skips))
         if self.linear is not None:
-            out = out + self.linear(x)
+            lin = self.linear(x)  # [B, H, T]
+            out = out + (lin if self.quantiles is None else lin[:, None])
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, T, H]: the point forecast (the median of a quantile net)."""
+        out = self._dense(x)
+        if self.quantiles is not None:
+            out = out[:, self.median]
         return out.transpose(1, 2)  # [B, T, H]
 
-    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_quantiles(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, T, H, Q] non-crossing quantiles (quantile nets only)."""
+        if self.quantiles is None:
+            raise ValueError("forward_quantiles needs a quantile net (model.quantiles)")
+        return self._dense(x).permute(0, 3, 2, 1)  # [B, Q, H, T] -> [B, T, H, Q]
+
+    def forward_last(self, x: torch.Tensor, quantiles: bool = False) -> torch.Tensor:
         """``forward(x)[:, -1]`` computing only the positions the last output reads.
 
-        x [B, T, F] -> [B, H]. Block j reads its input on a grid ending at step T - 1,
+        x [B, T, F] -> [B, H] (``quantiles=True``: ``forward_quantiles(x)[:, -1]``,
+        [B, H, Q]). Block j reads its input on a grid ending at step T - 1,
         spaced by the gcd of the dilations from j on; the skip sum and the head run at
         the last step only. Steps before the window are zeros, as ``forward``'s padding.
         """
@@ -188,9 +225,11 @@ class WaveNet(nn.Module):
             h, g = block.valid(h, self.dilations[j] // spacing[j], stride)
             steps = steps[(k - 1) * self.dilations[j] // spacing[j] :: stride]
             skips = skips + block.skip(g[..., -1:])
-        out = self.head(skips)  # [B, K*H, 1]
-        out = out.view(out.shape[0], self.members, self.horizon).mean(dim=1)  # [B, H]
+        out = self.combine(self.head(skips))[..., 0]  # [B, H] or [B, Q, H]
         if self.linear is not None:  # its last output reads the last max(P, Q) steps
             span = max(self.linear.lags, self.linear.feature_lags)
-            out = out + self.linear(x[:, -span:].transpose(1, 2))[..., -1]
-        return out
+            lin = self.linear(x[:, -span:].transpose(1, 2))[..., -1]  # [B, H]
+            out = out + (lin if self.quantiles is None else lin[:, None])
+        if self.quantiles is None:
+            return out
+        return out.transpose(1, 2) if quantiles else out[:, self.median]

@@ -16,6 +16,7 @@ import torch
 from forecast.features import DataSpec, SeriesArrays
 from forecast.linear import fit_linear_path
 from forecast.models import WaveNet, doubling_dilations, receptive_field
+from forecast.quantiles import check_levels, inverse_softplus, pinball_loss
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ class ForecastModule(L.LightningModule):
     The net predicts the change from the last observed (scaled) target, which
     ``forward`` adds back. Hyperparameters are plain values only, so the
     checkpoint loads with ``torch.load(weights_only=True)``.
+
+    ``quantiles`` (levels holding 0.5): the net also forecasts those quantiles
+    (:meth:`forward_quantiles`) and trains on the pinball loss; ``forward`` stays the
+    point forecast, the median. ``None``: the point net trained on the L1 loss.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class ForecastModule(L.LightningModule):
         warmup_steps: int = 0,
         cosine: bool = False,
         impl: str = "pad",
+        quantiles: list[float] | None = None,
         data_spec: dict | None = None,
         name: str | None = None,
     ) -> None:
@@ -78,6 +84,7 @@ class ForecastModule(L.LightningModule):
         linear_only = [str(n) for n in linear_only or []]
         names = _feature_names(data_spec)
         only = [names.index(n) for n in linear_only if n in names]
+        quantiles = check_levels(quantiles) if quantiles is not None else None
         self.save_hyperparameters({
             "n_features": int(n_features), "horizon": int(horizon), "causal": bool(causal),
             "channels": int(channels), "skip_channels": int(skip_channels),
@@ -88,13 +95,17 @@ class ForecastModule(L.LightningModule):
             "linear_alpha": float(linear_alpha),
             "linear_only": linear_only, "linear_lr": float(linear_lr),
             "warmup_steps": int(warmup_steps), "cosine": bool(cosine), "impl": str(impl),
+            "quantiles": quantiles,
             "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
             "receptive_field": receptive_field(kernel_size, dilations, linear_lags,
                                                feature_lags if linear_lags else 1),
         })
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
-                           causal, dropout, members, linear_lags, only, feature_lags, impl)
+                           causal, dropout, members, linear_lags, only, feature_lags, impl,
+                           quantiles)
+        if quantiles is not None:
+            self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0
 
     @property
@@ -110,24 +121,59 @@ class ForecastModule(L.LightningModule):
         with torch.no_grad():
             for p in self.net.head[-1].parameters():
                 p.zero_()
+        if self.net.quantiles is not None:
+            self._start_quantiles(arrays, origins)
         log.info("linear path: ridge fit on %d training origins (alpha %g)", n,
                  self.hparams.linear_alpha)
+
+    @torch.no_grad()
+    def _start_quantiles(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
+        """Start the quantiles at the ridge fit's empirical residual quantiles per horizon
+        step on training origins: the increments' biases are the gaps between them."""
+        lin = self.net.linear
+        steps = np.arange(1, self.hparams.horizon + 1)
+        res = []
+        for a, o in zip(arrays, origins, strict=True):
+            o = o[o + steps[-1] < len(a)]
+            x = torch.from_numpy(a.x).to(lin.point.conv.weight).T[None]  # [1, F, T]
+            change = lin(x)[0].T.cpu().numpy()[o]  # [N, H]
+            res.append(a.y[o[:, None] + steps] - a.x[o, :1] - change)
+        q = np.nanquantile(np.concatenate(res), self.net.quantiles, axis=0)  # [Q, H]
+        m = self.net.median
+        raw = np.zeros_like(q)
+        raw[m] = q[m]
+        raw[:m] = inverse_softplus(q[1 : m + 1] - q[:m])
+        raw[m + 1 :] = inverse_softplus(q[m + 1 :] - q[m:-1])
+        bias = self.net.head[-1].bias  # [K*Q*H]
+        bias.copy_(torch.as_tensor(raw, dtype=bias.dtype).reshape(-1).repeat(self.net.members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scaled features (B, T, n_features) -> scaled forecasts (B, T, H)."""
         return self.net(x) + x[..., :1]  # feature 0 is the scaled target at step i
 
-    def forecast_last(self, x: torch.Tensor) -> torch.Tensor:
-        """``forward(x)[:, -1]`` by the causal fast path: (B, T, n_features) -> (B, H)."""
-        return self.net.forward_last(x) + x[:, -1, :1]
+    def forward_quantiles(self, x: torch.Tensor) -> torch.Tensor:
+        """Scaled features (B, T, n_features) -> scaled quantiles (B, T, H, Q)."""
+        return self.net.forward_quantiles(x) + x[..., :1, None]
 
-    def _loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forecast_last(self, x: torch.Tensor, quantiles: bool = False) -> torch.Tensor:
+        """``forward(x)[:, -1]`` by the causal fast path: (B, T, n_features) -> (B, H);
+        ``quantiles=True``: ``forward_quantiles(x)[:, -1]``, (B, H, Q)."""
+        out = self.net.forward_last(x, quantiles)
+        return out + (x[:, -1, :1, None] if out.dim() == 3 else x[:, -1, :1])
+
+    def _loss(self, batch: tuple[torch.Tensor, ...]
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(training loss, MAE of the point forecast, number of scored targets)."""
         x, y, mask = batch
-        err = (self(x) - y).abs()[mask]
-        return err.mean(), mask.sum()
+        if self.net.quantiles is None:
+            err = (self(x) - y).abs()[mask]
+            return err.mean(), err.mean(), mask.sum()
+        q = self.forward_quantiles(x)[mask]  # [N, Q]
+        mae = (q[:, self.net.median] - y[mask]).abs().mean()
+        return pinball_loss(q, y[mask], self.levels), mae, mask.sum()
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        loss, n = self._loss(batch)
+        loss, _, n = self._loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite training loss ({loss.item()}) at step {self.global_step}; "
@@ -137,13 +183,13 @@ class ForecastModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        loss, n = self._loss(batch)
+        loss, mae, n = self._loss(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=int(n))
-        self.log("val/mae", loss * self.target_scale, prog_bar=True, batch_size=int(n))
+        self.log("val/mae", mae * self.target_scale, prog_bar=True, batch_size=int(n))
 
     def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        loss, n = self._loss(batch)
-        self.log("test/mae", loss * self.target_scale, batch_size=int(n))
+        _, mae, n = self._loss(batch)
+        self.log("test/mae", mae * self.target_scale, batch_size=int(n))
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams

@@ -128,7 +128,9 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
     ((), {"model._target_": "forecast.module.Nothing"},
      r"^model\._target_='forecast\.module\.Nothing': allowed: an importable class$"),
     ((), {"logger.flush_every": 3}, r"^logger\.flush_every: unknown key; allowed keys of "
-                                    r"CSVLogger"),
+                                    r"CSVLogger"),    ((), {"model.quantiles": [0.1, 0.5, 1.0]},
+     r"^model\.quantiles=\[0\.1, 0\.5, 1\.0\]: allowed: a non-empty list, each in \(0, 1\)$"),
+    ((), {"model.quantiles": []}, r"^model\.quantiles=\[\]: allowed: a non-empty list"),
 ]
 
 

@@ -24,7 +24,7 @@ class Forecasts:
 
     series: np.ndarray  # (N,) series names
     origin: np.ndarray  # (N,) int64 ns timestamps of the origins
-    pred: np.ndarray  # (N, H)
+    pred: np.ndarray  # (N, H), or (N, H, Q) quantiles
     target: np.ndarray  # (N, H), NaN where the target was missing
     last: np.ndarray  # (N,) last observed target at the origin (carried forward)
 
@@ -36,10 +36,13 @@ class Forecasts:
 @torch.no_grad()
 def predict_windows(
     model: torch.nn.Module, arrays: list[SeriesArrays], windows: list[Window], horizon: int,
-    batch_size: int = 256,
+    batch_size: int = 256, quantiles: bool = False,
 ) -> list[np.ndarray]:
-    """(T, H) scaled outputs per series, filled at every window's scored positions."""
-    out = [np.full((len(a), horizon), np.nan, np.float32) for a in arrays]
+    """(T, H) scaled outputs per series, filled at every window's scored positions
+    (``quantiles=True``: (T, H, Q) from a quantile model's ``forward_quantiles``)."""
+    shape = (horizon, len(model.hparams.quantiles)) if quantiles else (horizon,)
+    out = [np.full((len(a), *shape), np.nan, np.float32) for a in arrays]
+    dense = model.forward_quantiles if quantiles else model
     by_len: dict[int, list[Window]] = defaultdict(list)
     for w in windows:
         by_len[w.length].append(w)
@@ -57,9 +60,10 @@ def predict_windows(
             if last_only:
                 # honest windows: only the last position is scored, so only the positions
                 # it reads are computed
-                y = model.forecast_last(x)[:, None].float().cpu().numpy()  # [B, 1, H]
+                last = model.forecast_last(x, quantiles) if quantiles else model.forecast_last(x)
+                y = last[:, None].float().cpu().numpy()  # [B, 1, H (, Q)]
             else:
-                y = model(x).float().cpu().numpy()  # [B, L, H]
+                y = dense(x).float().cpu().numpy()  # [B, L, H (, Q)]
             for w, yw in zip(chunk, y, strict=True):
                 out[w.series][w.start + w.first : w.start + length] = yw[w.first - length:]
     return out
@@ -98,8 +102,10 @@ def collect(
 def forecast_origins(
     model: torch.nn.Module, arrays: list[SeriesArrays], origins: list[np.ndarray],
     spec: DataSpec, protocol: str, span: int = 256, batch_size: int = 256,
+    quantiles: bool = False,
 ) -> Forecasts:
-    """Forecasts at the origins under ``protocol`` 'honest' or 'teacher_forced'."""
+    """Forecasts at the origins under ``protocol`` 'honest' or 'teacher_forced'
+    (``quantiles=True``: a quantile model's quantiles, ``pred`` (N, H, Q))."""
     history = model.receptive_field - 1
     if protocol == "honest":
         windows = honest_windows(origins, history)
@@ -108,7 +114,7 @@ def forecast_origins(
     else:
         raise ValueError(f"protocol={protocol!r}: expected 'honest' or 'teacher_forced'")
     horizon = model.hparams.horizon
-    outputs = predict_windows(model, arrays, windows, horizon, batch_size)
+    outputs = predict_windows(model, arrays, windows, horizon, batch_size, quantiles)
     return collect(arrays, origins, outputs, spec)
 
 

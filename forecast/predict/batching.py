@@ -43,21 +43,26 @@ def units(job: int, origins: list[np.ndarray], chunk: int) -> list[Unit]:
     return out
 
 
-def last_outputs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def last_outputs(model: torch.nn.Module, x: torch.Tensor, quantiles: bool = False
+                 ) -> torch.Tensor:
     """[B, T, F] -> [B, H]: the forecasts of each window's last position, computing only
-    what that position reads when the model offers it (``forecast_last``, causal only)."""
+    what that position reads when the model offers it (``forecast_last``, causal only).
+    ``quantiles``: a quantile model's quantiles, [B, H, Q]."""
     fast = getattr(model, "forecast_last", None)
     if fast is not None and bool(model.hparams.causal):
-        return fast(x)
-    return model(x)[:, -1]
+        return fast(x, quantiles) if quantiles else fast(x)
+    return (model.forward_quantiles(x) if quantiles else model(x))[:, -1]
 
 
 @torch.inference_mode()
 def forecast_units(model: torch.nn.Module, work: list[Unit], arrays: list[SeriesArrays],
                    horizon: int, dense: bool, batch_size: int) -> list[np.ndarray]:
-    """Scaled forecasts (n origins, H) of each unit; ``arrays[k]`` is unit k's series."""
+    """Scaled forecasts (n origins, H) of each unit; ``arrays[k]`` is unit k's series.
+    A quantile model's are its quantiles, (n origins, H, Q)."""
     history = model.receptive_field - 1
-    outs = [np.empty((len(u.origins), horizon), np.float32) for u in work]
+    levels = model.hparams.get("quantiles")
+    shape = (horizon, len(levels)) if levels else (horizon,)
+    outs = [np.empty((len(u.origins), *shape), np.float32) for u in work]
     # (window length, first scored position) -> [(unit, window start, first output row)]
     groups: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
     for k, u in enumerate(work):
@@ -75,9 +80,9 @@ def forecast_units(model: torch.nn.Module, work: list[Unit], arrays: list[Series
             x = torch.from_numpy(np.stack([arrays[k].x[s:s + length] for k, s, _ in chunk]))
             x = x.to(device)  # [B, L, F]
             if first == length - 1:
-                y = last_outputs(model, x)[:, None]  # [B, 1, H]
+                y = last_outputs(model, x, bool(levels))[:, None]  # [B, 1, H (, Q)]
             else:
-                y = model(x)[:, first:]  # [B, L - first, H]
+                y = (model.forward_quantiles(x) if levels else model(x))[:, first:]
             y = y.float().cpu().numpy()
             n = length - first
             for (k, _, row), yk in zip(chunk, y, strict=True):

@@ -23,6 +23,7 @@ from typing import IO
 import numpy as np
 
 from forecast.files import atomic_open, atomic_write_text, replace_with
+from forecast.quantiles import level_key
 
 log = logging.getLogger("forecast.predict")
 
@@ -109,26 +110,33 @@ class ForecastWriter:
     """One ``<stem>.forecast.csv``: rows gathered in memory and written in one go by
     :meth:`commit` (temporary file, then rename); past ``BUFFER_CHARS`` they go on to a
     temporary file chunk by chunk, so a long backtest stays in bounded memory.
-    :meth:`abort` leaves nothing behind."""
+    :meth:`abort` leaves nothing behind. With quantile ``levels``, one column per level
+    after ``forecast`` (the median): ``q0.05``, ``q0.1``, ..."""
 
-    def __init__(self, path: Path, id_column: str, backtest: bool, fsync: bool) -> None:
+    def __init__(self, path: Path, id_column: str, backtest: bool, fsync: bool,
+                 levels: list[float] | None = None) -> None:
         self.path, self.fsync = path, fsync
         self._buf = io.StringIO()
         self._csv = csv.writer(self._buf, lineterminator="\n")
         self._cm = None  # the temporary file, once the rows outgrow the buffer
         self._file: IO | None = None
-        header = [id_column, "cutoff", "timestamp", "step", "forecast"]
+        header = [id_column, "cutoff", "timestamp", "step", "forecast",
+                  *map(level_key, levels or [])]
         self._csv.writerow(header + (["actual"] if backtest else []))
 
     def write(self, series: str, cutoff: np.ndarray, step_ns: int, pred: np.ndarray,
-              actual: np.ndarray | None, sub_second: bool) -> None:
-        """Rows of N origins: ``cutoff`` (N,) int64 ns, ``pred`` and ``actual`` (N, H)."""
+              actual: np.ndarray | None, sub_second: bool,
+              quantiles: np.ndarray | None = None) -> None:
+        """Rows of N origins: ``cutoff`` (N,) int64 ns, ``pred`` and ``actual`` (N, H),
+        ``quantiles`` (N, H, Q) for a writer opened with levels."""
         n, horizon = pred.shape
         steps = np.arange(1, horizon + 1)
         cut = np.repeat(cutoff, horizon)  # [N * H]
         columns = [[series] * cut.size, iso(cut, sub_second).tolist(),
                    iso(cut + np.tile(steps, n) * step_ns, sub_second).tolist(),
                    [str(h) for h in steps] * n, numbers(pred)]
+        if quantiles is not None:
+            columns += [numbers(quantiles[..., j]) for j in range(quantiles.shape[-1])]
         if actual is not None:
             columns.append(numbers(actual))
         self._csv.writerows(zip(*columns, strict=True))

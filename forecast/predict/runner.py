@@ -134,8 +134,11 @@ class _Batch:
         a, spec = job.prep.arrays[u.series], self.spec
         if u.series in job.bad_series:
             return
-        pred = spec.to_units(out.astype(np.float64))  # [N, H]
-        if not np.isfinite(pred).all():
+        pred = spec.to_units(out.astype(np.float64))  # [N, H], or [N, H, Q] quantiles
+        quantiles = None
+        if pred.ndim == 3:  # a quantile model: the median is the forecast
+            quantiles, pred = pred, pred[..., self.model.net.median]
+        if not np.isfinite(quantiles if quantiles is not None else pred).all():
             job.bad_series[u.series] = (f"{job.prep.path}: series '{a.name}': the model produced "
                                         "non-finite forecasts; check the input values")
             return
@@ -148,9 +151,10 @@ class _Batch:
         try:
             if job.writer is None:
                 job.writer = ForecastWriter(job.prep.output, spec.series_id or "series",
-                                            self.mode == "backtest", self.fsync_each)
+                                            self.mode == "backtest", self.fsync_each,
+                                            self.model.hparams.get("quantiles"))
             job.writer.write(a.name, a.times[u.origins], self.step_ns, pred, actual,
-                             self.step_ns % 1_000_000_000 != 0)
+                             self.step_ns % 1_000_000_000 != 0, quantiles)
         except OSError as err:
             job.error = f"{job.prep.output}: cannot write the forecast ({err})"
 

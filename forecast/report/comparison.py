@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from forecast.baselines import Baseline, Persistence
 from forecast.data import ForecastDataModule
@@ -18,6 +19,7 @@ from forecast.evaluation.runs import Run, RunError, check_comparable, group_runs
 from forecast.evaluation.scoring import baseline_entry, model_entry, score_run
 from forecast.files import atomic_write_bytes, atomic_write_text, write_json
 from forecast.module import load_checkpoint
+from forecast.report.intervals import interval_entries, interval_table, write_interval_figures
 from forecast.report.leak_figures import write_figures
 from forecast.report.results import results_summary
 from forecast.report.text import report_markdown, verdict
@@ -41,6 +43,8 @@ class ReportOptions:
     audit_rows: int = 96
     batch_size: int = 256
     docs_dir: Path | None = None  # also write results.json and the README's figures here
+    calibration_days: float | None = 21.0  # quantile models: conformal window (None: off)
+    calibration_scaled: bool = False  # conformal offsets as shares of each interval's width
 
 
 def data_module(run: Run) -> ForecastDataModule:
@@ -127,6 +131,20 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
         log.warning("station %s not in the data (%s); showing %s", opt.station, series, station)
     figures = write_figures(out_dir, groups, entries, list(baseline_scores), reference, dm,
                             station, opt.units, opt.figure_lead, opt.week_start, opt.audit_rows)
+    extra, quantile_runs, levels = interval_entries(groups, dm, test, reference,
+                                                    opt.calibration_days, opt.batch_size,
+                                                    opt.calibration_scaled)
+    interval_text, quantile_figures = "", {}
+    if extra:
+        for name, e in extra.items():
+            entries[name].update(e)
+        week = pd.Timestamp(opt.week_start) if opt.week_start else dm.splits["test"][0]
+        week = week.tz_localize("UTC") if week.tzinfo is None else week.tz_convert("UTC")
+        quantile_figures = write_interval_figures(out_dir, extra, quantile_runs, levels, dm,
+                                                  station, opt.units, opt.figure_lead, week)
+        interval_text = ("\n## Probabilistic forecasts\n\n" + interval_table(extra, opt.units)
+                         + "\n\n" + "".join(f"![{k}]({f})\n\n"
+                                             for k, f in quantile_figures.items()))
     test_start, test_end = dm.splits["test"]
     first_target = min(int(a.times[o.min() + 1]) for a, o in zip(dm.arrays, test, strict=True)
                        if len(o))
@@ -149,12 +167,15 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
     }
     text = verdict(entries, groups, opt.units, strongest)
     atomic_write_text(out_dir / "report.md", report_markdown(
-        entries, groups, list(baseline_scores), protocol, figures, text, opt.units) + "\n")
+        entries, groups, list(baseline_scores), protocol, figures, text, opt.units) + "\n"
+        + interval_text)
     write_json(out_dir / "metrics.json", entries)
     if opt.docs_dir is not None:
         docs = Path(opt.docs_dir)
         for key, file in README_FIGURES.items():
             atomic_write_bytes(docs / file, (out_dir / figures[key]).read_bytes())
+        for file in quantile_figures.values():
+            atomic_write_bytes(docs / file, (out_dir / file).read_bytes())
         write_json(docs / "results.json", results_summary(entries, protocol, opt.units))
         log.info("README figures and results.json written to %s", docs)
     log.info("verdict: %s", text)

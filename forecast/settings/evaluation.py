@@ -27,6 +27,8 @@ class EvaluateSettings:
     audit_rows: int = key(POSITIVE)
     docs_dir: str | None = key()
     batch_size: int = key(POSITIVE)
+    calibration_days: int | None = key(POSITIVE)
+    calibration_scaled: bool = key()
     field: bool = key()
     point_run: str | None = key()
     point: dict = key()

@@ -53,6 +53,11 @@ def within(low: float, high: float, high_open: bool = True) -> Rule:
     return Rule(lambda v: low <= v <= high, f"in [{low}, {high}]")
 
 
+def between(low: float, high: float) -> Rule:
+    """Strictly inside (low, high)."""
+    return Rule(lambda v: low < v < high, f"in ({low}, {high})")
+
+
 def one_of(*choices: Any) -> Rule:
     return Rule(lambda v: v in choices, "one of " + ", ".join(map(str, choices)))
 

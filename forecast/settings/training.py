@@ -16,6 +16,7 @@ from forecast.settings.rules import (
     above,
     arguments,
     at_least,
+    between,
     check_section,
     each,
     fail,
@@ -72,6 +73,7 @@ class ModelSettings:
     warmup_steps: int = key(at_least(0))
     cosine: bool = key()
     impl: str = key(one_of("pad", "mask"))
+    quantiles: list[float] | None = key(each(between(0, 1)))
     horizon: int = key(POSITIVE)
 
 

@@ -79,7 +79,25 @@ def _at_one(conv: nn.Module, x: torch.Tensor, weight: torch.Tensor | None = None
     return out if conv.bias is None else out + conv.bias
 
 
-def _step_one(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+def _outputs(model: ForecastModule, out: torch.Tensor, lin: torch.Tensor | None,
+             x: torch.Tensor, quantiles: bool) -> torch.Tensor:
+    """Head output [B, K*H*Q, n], linear path [B, H, n] or None, inputs [B, n, F] ->
+    forecasts [B, n, H] (``quantiles``: [B, n, H, Q] of a quantile net)."""
+    net = model.net
+    out = net.combine(out)  # [B, H, n] or [B, Q, H, n]
+    if net.quantiles is not None:
+        out = out.permute(0, 3, 2, 1)  # [B, n, H, Q]
+        if lin is not None:
+            out = out + lin.transpose(1, 2)[..., None]
+        out = out + x[..., :1, None]
+        return out if quantiles else out[..., net.median]
+    if lin is not None:
+        out = out + lin
+    return out.transpose(1, 2) + x[..., :1]
+
+
+def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
+              quantiles: bool = False) -> tuple[torch.Tensor, State]:
     """:func:`advance` for one new step, x [B, 1, F], by matrix products at one position."""
     net = model.net
     b = x.shape[0]
@@ -99,24 +117,35 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[tor
     out = skips
     for layer in net.head:
         out = _at_one(layer, out[..., None]) if isinstance(layer, nn.Conv1d) else layer(out)
-    out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
+    linear = None
     if net.linear is not None:
         lin = net.linear
         buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + 1]
         new.append(buf[..., 1:])
-        out = (out + _at_one(lin.lag.conv, buf[:, :1, buf.shape[-1] - lin.lags:])
-               + _at_one(lin.point.conv, buf[..., buf.shape[-1] - lin.feature_lags:]))
-    return (out + x[:, 0, :1])[:, None], tuple(new)  # [B, 1, H]
+        linear = (_at_one(lin.lag.conv, buf[:, :1, buf.shape[-1] - lin.lags:])
+                  + _at_one(lin.point.conv, buf[..., buf.shape[-1] - lin.feature_lags:]))
+        linear = linear[..., None]  # [B, H, 1]
+    if net.quantiles is None:  # the point net's own sums, in their order
+        out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
+        if linear is not None:
+            out = out + linear[..., 0]
+        return (out + x[:, 0, :1])[:, None], tuple(new)  # [B, 1, H]
+    return _outputs(model, out[..., None], linear, x, quantiles), tuple(new)
 
 
-def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-    """Feed n new steps: x [B, n, F] -> (forecasts [B, n, H], state after the n steps)."""
+def advance(model: ForecastModule, x: torch.Tensor, state: State,
+            quantiles: bool = False) -> tuple[torch.Tensor, State]:
+    """Feed n new steps: x [B, n, F] -> (forecasts [B, n, H], state after the n steps).
+
+    ``quantiles=True`` with a quantile net: forecasts [B, n, H, Q].
+    """
     net = model.net
     n = x.shape[1]
     if n == 0:
-        return x.new_zeros(x.shape[0], 0, net.horizon), state
+        q = (net.n_out,) if quantiles and net.quantiles is not None else ()
+        return x.new_zeros(x.shape[0], 0, net.horizon, *q), state
     if n == 1:
-        return _step_one(model, x, state)
+        return _step_one(model, x, state, quantiles)
     h = net.input(x[..., net.conv_features].transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
     skips = 0
     new = []
@@ -126,14 +155,12 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State) -> tuple[torch
         new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
         h, g = block.valid(buf, d)  # [B, K*C, n] each
         skips = skips + block.skip(g)
-    out = net.head(skips)  # [B, K*H, n]
-    b = out.shape[0]
-    out = out.view(b, net.members, net.horizon, n).mean(dim=1)  # [B, H, n]
+    linear = None
     if net.linear is not None:
         buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + n]
-        out = out + _linear_valid(net.linear, buf, n)
+        linear = _linear_valid(net.linear, buf, n)  # [B, H, n]
         new.append(buf[..., buf.shape[-1] - state[-1].shape[-1]:])
-    return out.transpose(1, 2) + x[..., :1], tuple(new)  # [B, n, H]
+    return _outputs(model, net.head(skips), linear, x, quantiles), tuple(new)
 
 
 def step(model: ForecastModule, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -174,7 +201,8 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
 
 
 class StreamStep(nn.Module):
-    """:func:`step` as a module, for export: (x_t [B, F], *state) -> (forecast [B, H], *state)."""
+    """:func:`step` as a module, for export: (x_t [B, F], *state) -> (forecast [B, H], *state);
+    a quantile net's: (forecast [B, H], quantiles [B, H, Q], *state)."""
 
     def __init__(self, model: ForecastModule) -> None:
         super().__init__()
@@ -182,5 +210,9 @@ class StreamStep(nn.Module):
         self.model = model
 
     def forward(self, x_t: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, new = step(self.model, x_t, tuple(state))
-        return (out, *new)
+        net = self.model.net
+        if net.quantiles is None:
+            out, new = step(self.model, x_t, tuple(state))
+            return (out, *new)
+        q, new = advance(self.model, x_t[:, None], tuple(state), quantiles=True)
+        return (q[:, 0, :, net.median], q[:, 0], *new)

@@ -34,6 +34,7 @@ from forecast.frame import (
     where,
 )
 from forecast.module import ForecastModule
+from forecast.quantiles import level_key
 from forecast.stream import State, advance, zero_state
 
 log = logging.getLogger(__name__)
@@ -203,8 +204,8 @@ class Follower:
             batch = torch.from_numpy(np.stack([x[n] for n in group]))  # [B, n, F]
             state = tuple(torch.cat(p) for p in zip(*(self.series[n].state for n in group),
                                                    strict=True))
-            with torch.no_grad():
-                pred, state = advance(self.model, batch, state)  # [B, n, H]
+            with torch.no_grad():  # [B, n, H], or [B, n, H, Q] for a quantile model
+                pred, state = advance(self.model, batch, state, quantiles=True)
             pred = self.spec.to_units(pred.numpy().astype(np.float64))
             for i, n in enumerate(group):
                 s = self.series[n]
@@ -216,14 +217,22 @@ class Follower:
                 s.pending = []
 
     def _lines(self, name: str, cutoff: int, pred: np.ndarray) -> str:
-        """H long-format lines: series, cutoff, timestamp, step, forecast."""
+        """H long-format lines: series, cutoff, timestamp, step, forecast (and, from a
+        quantile model's pred [H, Q], the median then one column per quantile)."""
         quoted = _quote(name)
         c = _iso(cutoff)
-        return "".join(f"{quoted},{c},{_iso(cutoff + h * self.step)},{h},{v:.7g}\n"
-                       for h, v in enumerate(pred.tolist(), start=1))
+        if pred.ndim == 1:
+            return "".join(f"{quoted},{c},{_iso(cutoff + h * self.step)},{h},{v:.7g}\n"
+                           for h, v in enumerate(pred.tolist(), start=1))
+        median = self.model.net.median
+        return "".join(f"{quoted},{c},{_iso(cutoff + h * self.step)},{h},{row[median]:.7g},"
+                       + ",".join(f"{v:.7g}" for v in row) + "\n"
+                       for h, row in enumerate(pred.tolist(), start=1))
 
     def header_line(self) -> str:
-        return f"{_quote(self.spec.series_id or 'series')},cutoff,timestamp,step,forecast\n"
+        levels = [level_key(v) for v in self.model.hparams.get("quantiles") or []]
+        return ",".join([_quote(self.spec.series_id or "series"), "cutoff", "timestamp", "step",
+                         "forecast", *levels]) + "\n"
 
     # -------------------------------------------------------------- saved state
 

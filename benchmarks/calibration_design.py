@@ -1,0 +1,101 @@
+"""Choose the conformal calibration design on validation only (never the test split).
+
+``python benchmarks/calibration_design.py RUN_DIR [--holdout-days 7]``
+
+Honest quantile forecasts of a quantile run at every validation origin whose input window
+reads no training row; the last ``--holdout-days`` of them are held out, and each candidate
+(calibration window of 7, 14 or 21 days just before the held-out block; offsets per
+horizon step or pooled over steps) is calibrated on its window and scored on the held-out
+block: mean absolute gap between observed and nominal coverage of the central intervals,
+overall and per step. Online rows: the window moves with each held-out day (only targets
+observed by that day's start). Prints a table; the README states the choice it led to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.evaluation.intervals import calibration_origins, rolling_calibrated
+from forecast.evaluation.protocols import forecast_origins
+from forecast.evaluation.runs import load_run
+from forecast.features import DataSpec, series_arrays
+from forecast.module import load_checkpoint
+from forecast.quantiles import apply_offsets, central_pairs, conformal_offsets, coverage
+from forecast.report.comparison import data_module
+from forecast.report.tables import markdown_table
+
+log = logging.getLogger("calibration_design")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--holdout-days", type=float, default=7.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run = load_run(args.run)
+    model = load_checkpoint(run.checkpoint)
+    levels = model.hparams.quantiles
+    dm = data_module(run)
+    dm.load()
+    spec = DataSpec.from_dict(model.hparams.data_spec)
+    arrays = series_arrays(dm.frame, spec)
+    history = model.receptive_field - 1
+    val_start, val_end = dm.splits["val"]
+    origins = calibration_origins(arrays, dm.split_origins("val", history), val_start,
+                                  val_start, history)
+    fc = forecast_origins(model, arrays, origins, spec, "honest", dm.span, quantiles=True)
+    cut = (val_end - pd.Timedelta(days=args.holdout_days)).value
+    held = fc.origin + dm.horizon * spec.step.value > cut  # targets in the held-out block
+    last_cal = fc.origin[~held].max()
+    pairs = central_pairs(levels)
+    rows = []
+    raw = [coverage(fc.target[held], fc.pred[held][..., i], fc.pred[held][..., j])
+           for i, j, _ in pairs]
+    raw_gap = np.mean([abs(v - c) for v, (*_, c) in zip(raw, pairs, strict=True)])
+    rows.append(["raw (no calibration)", "—", "—", " / ".join(f"{100 * v:.1f}" for v in raw),
+                 f"{100 * raw_gap:.2f}", "—"])
+    for days in (7, 14, 21):
+        window = (~held) & (fc.origin > last_cal - pd.Timedelta(days=days).value)
+        if not window.any():
+            continue
+        y, q = fc.target[window], fc.pred[window]
+        for pooled, scaled in ((False, False), (True, False), (False, True), (True, True)):
+            if pooled:
+                n, h, nq = q.shape
+                off = conformal_offsets(y.reshape(-1, 1), q.reshape(-1, 1, nq), levels, scaled)
+                off = np.repeat(off, h, axis=1)
+            else:
+                off = conformal_offsets(y, q, levels, scaled)
+            adj = apply_offsets(fc.pred[held], levels, off, scaled)
+            covs = [coverage(fc.target[held], adj[..., i], adj[..., j]) for i, j, _ in pairs]
+            gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
+            step_gaps = [np.abs(coverage(fc.target[held], adj[..., i], adj[..., j], axis=0)
+                                - c).mean() for i, j, c in pairs]
+            rows.append([f"{days} days", ("pooled" if pooled else "per step")
+                         + (", scaled" if scaled else ", added"), f"{int(window.sum())}",
+                         " / ".join(f"{100 * v:.1f}" for v in covs),
+                         f"{100 * np.mean(gaps):.2f}", f"{100 * np.mean(step_gaps):.2f}"])
+    for days in (7, 14, 21):
+        online = rolling_calibrated(fc, held, levels, days, spec.step.value)
+        covs = [coverage(online.target, online.pred[..., i], online.pred[..., j])
+                for i, j, _ in pairs]
+        gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
+        step_gaps = [np.abs(coverage(online.target, online.pred[..., i], online.pred[..., j],
+                                     axis=0) - c).mean() for i, j, c in pairs]
+        rows.append([f"{days} days, moving daily", "per step, added", "—",
+                     " / ".join(f"{100 * v:.1f}" for v in covs), f"{100 * np.mean(gaps):.2f}",
+                     f"{100 * np.mean(step_gaps):.2f}"])
+    print(f"held out: {int(held.sum())} validation origins with targets after "
+          f"{pd.Timestamp(cut)}; intervals {[f'{100 * c:g} %' for *_, c in pairs]}")
+    print(markdown_table(["calibration window", "offsets", "origins", "coverage (%)",
+                          "coverage gap (points)", "per-step gap (points)"], rows))
+
+
+if __name__ == "__main__":
+    main()
