@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -19,17 +20,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from forecast.cli import check_config, run_hydra
-from forecast.evaluation.runs import Run, RunError, find_runs, is_field_run, load_run
-from forecast.frame import DataError
-from forecast.module import CheckpointError
-from forecast.report.comparison import ReportOptions, compare_runs
 from forecast.settings import check_evaluate
+
+if TYPE_CHECKING:
+    from forecast.evaluation.runs import Run
 
 log = logging.getLogger("evaluate")
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
     """Find the runs, build the baselines, and write the report into ``out_dir``."""
+    # torch and the report: imported only once the settings passed (a bad one is refused fast)
+    from forecast.evaluation.runs import find_runs, is_field_run
+    from forecast.report.comparison import ReportOptions, compare_runs
+
     runs = find_runs([str(r) for r in cfg.runs or []], [str(s) for s in cfg.search],
                      bool(cfg.field))
     if any(is_field_run(r) for r in runs):
@@ -52,6 +56,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
 def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict:
     """Field runs: both nets and the field baselines over all grid points, the audit in time
     and space, maps, a GIF, and (``point_run=DIR``) point vs field."""
+    from forecast.evaluation.runs import RunError, is_field_run, load_run
     from forecast.fields.point import point_forecasts
     from forecast.fields.report import FieldRun, evaluate_fields
 
@@ -81,6 +86,10 @@ def main(cfg: DictConfig) -> None:
     _exit["code"] = 2
     check_config(cfg, check_evaluate, log)  # before any run is read; exit 2 with one line
     _exit["code"] = 1
+    from forecast.evaluation.runs import RunError
+    from forecast.frame import DataError
+    from forecast.module import CheckpointError
+
     try:
         evaluate(cfg, HydraConfig.get().runtime.output_dir)
     except (RunError, CheckpointError, DataError) as err:

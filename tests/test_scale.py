@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 import evaluate
 import train
+import training
 from forecast.data import EvalBatches
 
 TRAIN = str(Path(train.__file__).resolve())
@@ -75,7 +76,7 @@ def test_ddp_trainer_takes_devices_and_nodes_from_the_command_line():
 def test_only_rank_zero_scores_and_writes(monkeypatch, tmp_path, series_csv):
     """After fitting, a DDP process other than rank 0 returns at once: no metrics.json."""
     cfg = compose_train([*TINY, *csv_overrides(series_csv)])
-    monkeypatch.setattr(train, "fit", lambda cfg, out: (None, None, {}))
+    monkeypatch.setattr(training, "fit", lambda cfg, out: (None, None, {}))
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     assert train.train(cfg, tmp_path) == {}
     assert not (tmp_path / "metrics.json").exists()

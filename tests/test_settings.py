@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import inspect
 import os
 import subprocess
@@ -25,6 +26,7 @@ from forecast.fields.data import FieldDataModule
 from forecast.fields.module import FieldModule
 from forecast.module import ForecastModule
 from forecast.settings import SettingsError, check_evaluate, check_train
+from forecast.settings.signatures import ARGUMENTS, STRATEGIES
 from forecast.settings.training import (
     DataSettings,
     FieldDataSettings,
@@ -251,3 +253,34 @@ def test_selection_checks_every_variants_settings_before_reading_data(tmp_path):
         with pytest.raises(SettingsError, match=r"^variant fast: model\.lr=-0\.1: allowed: "
                                                 r"> 0$"):
             selection.run_selection(cfg, tmp_path / "select")
+
+
+@pytest.mark.parametrize("target", sorted(ARGUMENTS))
+def test_written_out_signatures_are_the_classes_own(target):
+    """The lists that spare the check an import of torch and Lightning are exact."""
+    module, _, name = target.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    params = [p.name for p in inspect.signature(cls).parameters.values()
+              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    assert list(ARGUMENTS[target]) == params
+
+
+def test_written_out_strategies_are_registered():
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    assert set(STRATEGIES) <= set(StrategyRegistry.available_strategies())
+
+
+def test_a_bad_setting_is_refused_before_torch_or_lightning_is_imported(tmp_path):
+    probe, script = tmp_path / "imported.txt", str(Path(train.__file__).resolve())
+    code = ("import atexit, runpy, sys\n"
+            f"atexit.register(lambda: open({str(probe)!r}, 'w').write(' '.join(sorted("
+            "{m.split('.')[0] for m in sys.modules} & {'torch', 'lightning'}))))\n"
+            f"sys.argv = [{script!r}, 'model.lr=-1']\n"
+            f"sys.path.insert(0, {str(Path(script).parent)!r})  # as python train.py has it\n"
+            f"runpy.run_path({script!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert (proc.stdout + proc.stderr).strip().endswith("model.lr=-1: allowed: > 0")
+    assert probe.read_text() == ""  # neither torch nor lightning was imported

@@ -15,9 +15,11 @@ import importlib
 import inspect
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from forecast.settings.signatures import ARGUMENTS
 
 MISSING = "???"  # OmegaConf's mark of a value the user must give
 
@@ -145,8 +147,14 @@ def check_section(schema: type, section: str, values: Mapping[str, Any],
             raise fail(where, value, rule.text)
 
 
-def arguments(target: str, section: str) -> list[str]:
-    """The constructor arguments of the class a group's ``_target_`` names."""
+def arguments(target: str, section: str, keys: Iterable[str] = ()) -> list[str]:
+    """The constructor arguments of the class a group's ``_target_`` names: from
+    :data:`forecast.settings.signatures.ARGUMENTS` (no import) for this project's classes,
+    and for others when it holds every one of ``keys`` (a newer Lightning may take more),
+    else from the class itself."""
+    static = ARGUMENTS.get(target)
+    if static is not None and (target.startswith("forecast.") or set(keys) <= set(static)):
+        return list(static)
     module, _, name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)

@@ -4,7 +4,6 @@ included), the ``logger`` group, and DDP inside a sweep."""
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from forecast.settings.rules import (
     key,
     one_of,
 )
+from forecast.settings.signatures import STRATEGIES
 
 POSITIVE = at_least(1)
 COUNT = Rule(lambda v: isinstance(v, int) and v >= 1, "a count >= 1")
@@ -62,10 +62,9 @@ LOGGER_EXTRAS = {"TensorBoardLogger": ("tensorboard", "tensorboard"),
 
 
 def check_trainer(trainer: Mapping) -> None:
-    import lightning.pytorch as pl  # the Trainer's own arguments are the allowed keys
-    from lightning.pytorch.strategies import StrategyRegistry
-
-    known = [p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"]
+    # the Trainer's own arguments are the allowed keys
+    known = arguments("lightning.pytorch.Trainer", "trainer",
+                      [k for k in trainer if k != "_target_"])
     for name, why in SET_BY_TRAIN.items():
         if name in trainer:
             raise SettingsError(f"trainer.{name}: not a trainer setting here: {why}")
@@ -73,8 +72,12 @@ def check_trainer(trainer: Mapping) -> None:
     check_section(TrainerSettings, "trainer", trainer,
                   extra={k: "" for k in known if k not in SET_BY_TRAIN and k not in typed})
     strategy = trainer.get("strategy")
+    if strategy is None or strategy in ("auto", *STRATEGIES):
+        return
+    from lightning.pytorch.strategies import StrategyRegistry  # a name not listed statically
+
     allowed = ["auto", *StrategyRegistry.available_strategies()]
-    if strategy is not None and strategy not in allowed:
+    if strategy not in allowed:
         raise fail("trainer.strategy", strategy, "one of " + ", ".join(allowed))
 
 
@@ -82,7 +85,7 @@ def check_logger(logger: Mapping) -> None:
     """The logger's keys are the arguments of its class; a tracker's package is installed."""
     target = str(logger.get("_target_", ""))
     name = target.rpartition(".")[2]
-    params = arguments(target, "logger")
+    params = arguments(target, "logger", [k for k in logger if k != "_target_"])
     stray = sorted(set(logger) - {"_target_", *params})
     if stray:
         raise SettingsError(f"logger.{stray[0]}: unknown key; allowed keys of {name}: "
