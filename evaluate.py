@@ -49,6 +49,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path) -> dict:
         calibration_days=(float(cfg.calibration_days) if cfg.get("calibration_days")
                           is not None else None),
         calibration_scaled=bool(cfg.get("calibration_scaled", False)),
+        calibration_rate=(float(cfg.calibration_rate) if cfg.get("calibration_rate")
+                          is not None else None),
         docs_dir=Path(str(cfg.docs_dir)) if cfg.docs_dir else None)
     return compare_runs(runs, baselines, out_dir, options)
 

@@ -20,7 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.intervals import calibration_origins, rolling_calibrated
+from forecast.evaluation.intervals import (
+    calibration_origins,
+    rolling_calibrated,
+    tracked_calibrated,
+)
 from forecast.evaluation.protocols import forecast_origins
 from forecast.evaluation.runs import load_run
 from forecast.features import DataSpec, series_arrays
@@ -89,6 +93,17 @@ def main() -> None:
         step_gaps = [np.abs(coverage(online.target, online.pred[..., i], online.pred[..., j],
                                      axis=0) - c).mean() for i, j, c in pairs]
         rows.append([f"{days} days, moving daily", "per step, added", "—",
+                     " / ".join(f"{100 * v:.1f}" for v in covs), f"{100 * np.mean(gaps):.2f}",
+                     f"{100 * np.mean(step_gaps):.2f}"])
+    for rate in (1.0, 2.0, 5.0, 10.0, 20.0):  # tracking from the first validation day
+        tracked = tracked_calibrated(fc, held, levels, spec.step.value, rate)
+        covs = [coverage(tracked.target, tracked.pred[..., i], tracked.pred[..., j])
+                for i, j, _ in pairs]
+        gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
+        step_gaps = [np.abs(coverage(tracked.target, tracked.pred[..., i],
+                                     tracked.pred[..., j], axis=0) - c).mean()
+                     for i, j, c in pairs]
+        rows.append([f"tracking, rate {rate:g} degF", "per step, added", "—",
                      " / ".join(f"{100 * v:.1f}" for v in covs), f"{100 * np.mean(gaps):.2f}",
                      f"{100 * np.mean(step_gaps):.2f}"])
     print(f"held out: {int(held.sum())} validation origins with targets after "

@@ -208,3 +208,54 @@ def test_online_calibration_reads_only_targets_observed_before_each_day():
     moved = run(later)
     np.testing.assert_array_equal(moved[:24], base[:24])  # day 10 reads none of them
     assert not np.array_equal(moved[24:], base[24:])  # day 11 does: they were observed
+
+
+def _tracked(y: np.ndarray, q: np.ndarray, origin: np.ndarray, scored: np.ndarray,
+             rate: float) -> object:
+    from forecast.evaluation.intervals import tracked_calibrated
+    from forecast.evaluation.protocols import Forecasts
+
+    fc = Forecasts(np.full(len(origin), "A", dtype=object), origin, q, y, np.zeros(len(origin)))
+    return tracked_calibrated(fc, scored, LEVELS, 3600 * 10**9, rate)
+
+
+def test_tracking_calibration_reads_only_targets_observed_before_each_day():
+    hour = 3600 * 10**9
+    n, h = 24 * 12, 3
+    rng = np.random.default_rng(2)
+    origin = np.arange(n, dtype=np.int64) * hour
+    target = rng.normal(size=(n, h))
+    q = np.zeros((n, h, 5))
+    q[..., 0], q[..., 1], q[..., 3], q[..., 4] = -1.0, -0.5, 0.5, 1.0
+    scored = origin >= 10 * 24 * hour
+    base = _tracked(target, q, origin, scored, 5.0).pred
+    later = target.copy()
+    later[scored & (origin < 11 * 24 * hour)] = 100.0  # issued on day 10, seen during day 10
+    moved = _tracked(later, q, origin, scored, 5.0).pred
+    np.testing.assert_array_equal(moved[:24], base[:24])  # day 10 reads none of them
+    assert not np.array_equal(moved[24:], base[24:])  # day 11 does
+
+
+def test_tracking_follows_a_change_of_spread_that_a_fixed_window_misses():
+    """Errors twice as wide after the calibration period: offsets fitted on it
+    under-cover; tracking brings both intervals back near their nominal coverage."""
+    hour = 3600 * 10**9
+    days, h = 120, 2
+    n = 24 * days
+    rng = np.random.default_rng(3)
+    origin = np.arange(n, dtype=np.int64) * hour
+    spread = np.where(origin < 30 * 24 * hour, 1.0, 2.0)[:, None]
+    target = rng.normal(size=(n, h)) * spread
+    z = NormalDist()
+    q = np.zeros((n, h, 5))
+    for k, level in enumerate(LEVELS):
+        q[..., k] = z.inv_cdf(level)  # calibrated for the first period's spread
+    scored = origin >= 60 * 24 * hour  # scored once the change is a month old
+    fixed = conformal_offsets(target[:24 * 30], q[:24 * 30], LEVELS)
+    adjusted = apply_offsets(q[scored], LEVELS, fixed)
+    tracked = _tracked(target, q, origin, scored, 2.0).pred  # the scale of these errors
+    for (i, j, nominal) in central_pairs(LEVELS):
+        stale = coverage(target[scored], adjusted[..., i], adjusted[..., j])
+        assert stale < nominal - 0.15  # the stale offsets miss far more often
+        got = coverage(target[scored], tracked[..., i], tracked[..., j])
+        assert abs(got - nominal) < 0.03, (nominal, got)

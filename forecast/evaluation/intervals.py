@@ -149,3 +149,41 @@ def rolling_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float
         rows = day == d
         out[rows] = apply_offsets(out[rows], levels, off, scaled)
     return Forecasts(fc.series[target], origin, out, fc.target[target], fc.last[target])
+
+
+def tracked_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float],
+                       step_ns: int, rate: float, scaled: bool = False) -> Forecasts:
+    """Online conformal by coverage tracking: the forecasts of ``fc`` selected by
+    ``target`` (a mask), each day's widened by the offsets [P, H] in force that day.
+
+    The offsets start at 0 at ``fc``'s first day; at the end of each day every offset
+    moves by ``rate`` times (the share of targets it missed - its nominal miss rate),
+    over the forecasts whose targets were all observed that day, counted with the
+    offsets in force: it grows while the intervals miss too often and shrinks while
+    they cover too much, so coverage follows its nominal level through a change of
+    season (an online quantile of the conformity score). Nothing after an origin is
+    read: a day's offsets come from forecasts whose targets were observed before it.
+    """
+    horizon = fc.target.shape[1]
+    day_ns = 86_400 * 10**9
+    pairs = central_pairs(levels)
+    off = np.zeros((len(pairs), horizon))
+    issued = fc.origin // day_ns
+    known = (fc.origin + horizon * step_ns - 1) // day_ns  # the day its last target is seen
+    out = fc.pred.copy()
+    for d in np.unique(np.concatenate([issued, known])):  # in time order
+        rows = issued == d
+        if rows.any():
+            out[rows] = apply_offsets(fc.pred[rows], levels, off, scaled)
+        seen = known == d
+        if seen.any():
+            widened = apply_offsets(fc.pred[seen], levels, off, scaled)
+            y = fc.target[seen]
+            ok = np.isfinite(y)
+            n = np.maximum(ok.sum(axis=0), 1)
+            for p, (i, j, nominal) in enumerate(pairs):
+                miss = ((y < widened[..., i]) | (y > widened[..., j])) & ok
+                off[p] += rate * np.where(ok.any(axis=0), miss.sum(axis=0) / n
+                                          - (1 - nominal), 0.0)
+    return Forecasts(fc.series[target], fc.origin[target], out[target], fc.target[target],
+                     fc.last[target])

@@ -45,6 +45,7 @@ class ReportOptions:
     docs_dir: Path | None = None  # also write results.json and the README's figures here
     calibration_days: float | None = 21.0  # quantile models: conformal window (None: off)
     calibration_scaled: bool = False  # conformal offsets as shares of each interval's width
+    calibration_rate: float | None = 10.0  # coverage tracking's step (degF per unit of miss rate)
 
 
 def data_module(run: Run) -> ForecastDataModule:
@@ -133,7 +134,8 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
                             station, opt.units, opt.figure_lead, opt.week_start, opt.audit_rows)
     extra, quantile_runs, levels = interval_entries(groups, dm, test, reference,
                                                     opt.calibration_days, opt.batch_size,
-                                                    opt.calibration_scaled)
+                                                    opt.calibration_scaled,
+                                                    opt.calibration_rate)
     interval_text, quantile_figures = "", {}
     if extra:
         for name, e in extra.items():

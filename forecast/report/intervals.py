@@ -22,6 +22,7 @@ from forecast.evaluation.intervals import (
     interval_scores,
     persistence_quantiles,
     rolling_calibrated,
+    tracked_calibrated,
 )
 from forecast.evaluation.protocols import Forecasts, collect, forecast_origins
 from forecast.evaluation.scoring import ModelResult
@@ -46,6 +47,7 @@ class QuantileRun:
     teacher_forced: Forecasts
     calibration: dict | None
     honest_rolling: Forecasts | None = None  # calibrated online, the window moving daily
+    honest_tracked: Forecasts | None = None  # calibrated online by coverage tracking
 
 
 def _mean(values: list) -> object:
@@ -61,11 +63,12 @@ def _mean(values: list) -> object:
 
 
 def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
-                 calibration_days: float | None, batch_size: int, scaled: bool = False
-                 ) -> QuantileRun:
+                 calibration_days: float | None, batch_size: int, scaled: bool = False,
+                 rate: float | None = None) -> QuantileRun:
     """Forecasts of one quantile model; conformal offsets from the last
     ``calibration_days`` of validation (None: no calibration; ``scaled``: offsets as
-    shares of each interval's width)."""
+    shares of each interval's width); ``rate``: also coverage tracking from the first
+    validation origin that reads no training row."""
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)
     levels = model.hparams.quantiles
@@ -91,14 +94,23 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
     scored = np.arange(len(both.origin)) >= len(val.origin)
     rolling = rolling_calibrated(both, scored, levels, calibration_days, spec.step.value,
                                  scaled)
+    tracked = None
+    if rate is not None:
+        start = calibration_origins(arrays, dm.split_origins("val", history), val_start,
+                                    val_start, history)
+        from_start = run(start, "honest")
+        joined = Forecasts(*(np.concatenate([getattr(from_start, k), getattr(honest, k)])
+                             for k in ("series", "origin", "pred", "target", "last")))
+        tracked = tracked_calibrated(joined, np.arange(len(joined.origin)) >= len(
+            from_start.origin), levels, spec.step.value, rate, scaled)
     return QuantileRun(honest, calibrated(honest, levels, cal), tf,
-                       {**cal.to_dict(levels), "days": calibration_days}, rolling)
+                       {**cal.to_dict(levels), "days": calibration_days}, rolling, tracked)
 
 
 def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModule,
                      test: list[np.ndarray], reference: Forecasts,
                      calibration_days: float | None, batch_size: int = 256,
-                     scaled: bool = False
+                     scaled: bool = False, rate: float | None = None
                      ) -> tuple[dict[str, dict], dict[str, list[QuantileRun]], list[float]]:
     """Per quantile model (means over its seeds) and for the persistence baseline
     interval: the metrics.json additions; the runs' forecasts; the quantile levels."""
@@ -109,8 +121,8 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
     levels = list(next(iter(quantile.values()))[0].model.hparams.quantiles)
     entries, runs = {}, {}
     for label, g in quantile.items():
-        runs[label] = [quantile_run(r.model, dm, test, calibration_days, batch_size, scaled)
-                       for r in g]
+        runs[label] = [quantile_run(r.model, dm, test, calibration_days, batch_size, scaled,
+                                    rate) for r in g]
         lv = g[0].model.hparams.quantiles
         honest = _mean([interval_scores(q.honest.target, q.honest.pred, lv) for q in runs[label]])
         e = {"quantiles": list(lv), **coverage_keys(honest), "intervals": {"honest": honest}}
@@ -128,6 +140,11 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
                                              lv) for q in runs[label]])
             e["intervals"]["honest_rolling"] = rolling
             e.update(coverage_keys(rolling, "_rolling"))
+            if rate is not None:
+                tracked = _mean([interval_scores(q.honest_tracked.target,
+                                                 q.honest_tracked.pred, lv) for q in runs[label]])
+                e["intervals"]["honest_tracked"] = {**tracked, "rate": rate}
+                e.update(coverage_keys(tracked, "_tracked"))
         entries[label] = e
     train = dm.split_origins("train", 1)
     train_fc = collect(dm.arrays, train, Persistence(dm.horizon).predict(dm.arrays, train),
@@ -159,6 +176,9 @@ def _rows(entries: dict[str, dict]) -> list[tuple[str, str, str, dict]]:
         if "honest_rolling" in iv:
             out.append((name, f"{name}, honest, calibrated online", "honest_rolling",
                         iv["honest_rolling"]))
+        if "honest_tracked" in iv:
+            out.append((name, f"{name}, honest, calibrated by tracking", "honest_tracked",
+                        iv["honest_tracked"]))
     return out
 
 
@@ -180,7 +200,9 @@ def interval_table(entries: dict[str, dict], units: str) -> str:
         f"Test period, all series, scores in {units} (coverage in % of targets). Honest: "
         "rolling origin; calibrated: split-conformal offsets per horizon step from the end "
         "of validation (no training row read); calibrated online: the same, from the days "
-        "before each forecast day whose targets were observed by then.", "",
+        "before each forecast day whose targets were observed by then; calibrated by "
+        "tracking: offsets that move each day by the rate times the gap between the "
+        "observed and the nominal miss rate, from the first validation day.", "",
         markdown_table(header, lines)])
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from forecast.settings.rules import at_least, check_section, key, within
+from forecast.settings.rules import above, at_least, check_section, key, within
 
 POSITIVE = at_least(1)
 
@@ -29,6 +29,7 @@ class EvaluateSettings:
     batch_size: int = key(POSITIVE)
     calibration_days: int | None = key(POSITIVE)
     calibration_scaled: bool = key()
+    calibration_rate: float | None = key(above(0))
     field: bool = key()
     point_run: str | None = key()
     point: dict = key()
