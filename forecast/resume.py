@@ -9,6 +9,7 @@ numbers the uninterrupted one would have drawn.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ class RngState(Callback):
         version, words, gauss_next = random.getstate()
         return {
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # this process's device only: another machine may see other devices
+            "cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_available() else [],
             "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)),
                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
             "python": {"version": int(version), "words": list(words), "gauss_next": gauss_next},
@@ -44,7 +46,7 @@ class RngState(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         torch.set_rng_state(state["torch"])
         if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+            torch.cuda.set_rng_state(state["cuda"][0], torch.cuda.current_device())
         n = state["numpy"]
         np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
                              n["has_gauss"], n["gauss"]))
@@ -175,10 +177,14 @@ def keep_earlier_log(log_file: str | Path) -> Path | None:
     ``metrics.attempt-K.csv`` before a resumed run starts a new one (a CSV logger
     replaces the file it finds); returns the new name, or None when there was none."""
     log_file = Path(log_file)
-    if not log_file.is_file():
-        return None
+    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
+    if not log_file.is_file() or int(rank) != 0:
+        return None  # in a DDP run the rank-0 process moves it
     k = 1 + len(list(log_file.parent.glob(f"{log_file.stem}.attempt-*{log_file.suffix}")))
     kept = log_file.with_name(f"{log_file.stem}.attempt-{k}{log_file.suffix}")
-    log_file.rename(kept)
+    try:
+        log_file.rename(kept)
+    except FileNotFoundError:  # moved meanwhile by another process of the run
+        return None
     log.info("resume: the interrupted attempt's log is kept as %s", kept)
     return kept

@@ -158,7 +158,7 @@ def test_field_runs_refuse_resume_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_resumed_run_keeps_the_interrupted_attempts_log(tmp_path):
+def test_a_resumed_run_keeps_the_interrupted_attempts_log(tmp_path, monkeypatch):
     from forecast.resume import keep_earlier_log
 
     logs = tmp_path / "logs"
@@ -170,3 +170,7 @@ def test_a_resumed_run_keeps_the_interrupted_attempts_log(tmp_path):
         assert kept == logs / f"metrics.attempt-{attempt}.csv"
         assert kept.read_text() == f"step,loss\n{attempt},0.5\n"
         assert not (logs / "metrics.csv").exists()
+    (logs / "metrics.csv").write_text("step,loss\n3,0.5\n")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # another process of a DDP run leaves it alone
+    assert keep_earlier_log(logs / "metrics.csv") is None
+    assert (logs / "metrics.csv").exists()

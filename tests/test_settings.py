@@ -131,8 +131,13 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
      r"^model\._target_='forecast\.module\.Nothing': allowed: an importable class$"),
     ((), {"logger.flush_every": 3}, r"^logger\.flush_every: unknown key; allowed keys of "
                                     r"CSVLogger"),    ((), {"model.quantiles": [0.1, 0.5, 1.0]},
-     r"^model\.quantiles=\[0\.1, 0\.5, 1\.0\]: allowed: a non-empty list, each in \(0, 1\)$"),
-    ((), {"model.quantiles": []}, r"^model\.quantiles=\[\]: allowed: a non-empty list"),
+     r"^model\.quantiles=\[0\.1, 0\.5, 1\.0\]: allowed: increasing levels inside \(0, 1\) "
+     r"holding the median 0\.5"),
+    ((), {"model.quantiles": [0.9, 0.5, 0.1]}, r"^model\.quantiles=\[0\.9, 0\.5, 0\.1\]: "
+                                               r"allowed: increasing levels"),
+    ((), {"model.quantiles": [0.1, 0.9]}, r"^model\.quantiles=\[0\.1, 0\.9\]: allowed: .*"
+                                          r"holding the median 0\.5"),
+    ((), {"model.quantiles": []}, r"^model\.quantiles=\[\]: allowed: increasing levels"),
 ]
 
 
@@ -209,7 +214,10 @@ def test_evaluate_settings():
                                ("+sead=1", r"^sead: unknown key; allowed keys of the top level"),
                                ("point.lat=100", r"^point\.lat=100: allowed: in \[-90, 90\]$"),
                                ("audit_batch=many", r"^audit_batch='many': expected an int"),
-                               ("field=maybe", r"^field='maybe': expected a bool")]:
+                               ("field=maybe", r"^field='maybe': expected a bool"),
+                               ("calibration_scaled=true",
+                                r"^calibration_rate=10\.0: allowed: null with "
+                                r"calibration_scaled=true")]:
         with pytest.raises(SettingsError, match=expected):
             check_evaluate(plain(compose_evaluate([override])))
 

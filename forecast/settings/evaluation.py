@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from forecast.settings.rules import above, at_least, check_section, key, within
+from forecast.settings.rules import SettingsError, above, at_least, check_section, key, within
 
 POSITIVE = at_least(1)
 
@@ -51,3 +51,7 @@ def check_evaluate(cfg: Mapping[str, Any]) -> None:
     """Refuse the first bad setting of a composed ``evaluate.yaml`` (plain containers)."""
     check_section(EvaluateSettings, "", cfg)
     check_section(PointSettings, "point", cfg.get("point") or {})
+    if cfg.get("calibration_scaled") and cfg.get("calibration_rate") is not None:
+        raise SettingsError(f"calibration_rate={cfg['calibration_rate']}: allowed: null with "
+                            "calibration_scaled=true (the tracking rate is in the target's "
+                            "units, scaled offsets are shares of a width)")

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from forecast.settings.rules import (
+    Rule,
     SettingsError,
     above,
     arguments,
     at_least,
-    between,
     check_section,
     each,
     fail,
@@ -29,6 +29,11 @@ SPLITS = ("train", "val", "test")
 CYCLES = ("day", "week", "year")
 POSITIVE = at_least(1)
 DILATIONS = each(POSITIVE)
+# quantile levels: the model's own rule (forecast.quantiles.check_levels), without torch
+LEVELS = Rule(lambda v: bool(v) and all(0 < q < 1 for q in v)
+              and all(b > a for a, b in zip(v, v[1:], strict=False)) and 0.5 in v,
+              "increasing levels inside (0, 1) holding the median 0.5, e.g. "
+              "[0.05,0.1,0.5,0.9,0.95]")
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class ModelSettings:
     warmup_steps: int = key(at_least(0))
     cosine: bool = key()
     impl: str = key(one_of("pad", "mask"))
-    quantiles: list[float] | None = key(each(between(0, 1)))
+    quantiles: list[float] | None = key(LEVELS)
     horizon: int = key(POSITIVE)
 
 
