@@ -36,6 +36,18 @@ from forecast.report.tables import markdown_table
 log = logging.getLogger("calibration_design")
 
 
+def gap_cells(y: np.ndarray, q: np.ndarray, pairs: list[tuple[int, int, float]]
+              ) -> list[str]:
+    """Table cells of targets ``y`` [N, H] and quantiles ``q`` [N, H, Q]: coverage of each
+    central interval (%), mean gap to nominal overall and per step (points)."""
+    covs = [coverage(y, q[..., i], q[..., j]) for i, j, _ in pairs]
+    gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
+    step_gaps = [np.abs(coverage(y, q[..., i], q[..., j], axis=0) - c).mean()
+                 for i, j, c in pairs]
+    return [" / ".join(f"{100 * v:.1f}" for v in covs), f"{100 * np.mean(gaps):.2f}",
+            f"{100 * np.mean(step_gaps):.2f}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -77,35 +89,17 @@ def main() -> None:
             else:
                 off = conformal_offsets(y, q, levels, scaled)
             adj = apply_offsets(fc.pred[held], levels, off, scaled)
-            covs = [coverage(fc.target[held], adj[..., i], adj[..., j]) for i, j, _ in pairs]
-            gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
-            step_gaps = [np.abs(coverage(fc.target[held], adj[..., i], adj[..., j], axis=0)
-                                - c).mean() for i, j, c in pairs]
             rows.append([f"{days} days", ("pooled" if pooled else "per step")
                          + (", scaled" if scaled else ", added"), f"{int(window.sum())}",
-                         " / ".join(f"{100 * v:.1f}" for v in covs),
-                         f"{100 * np.mean(gaps):.2f}", f"{100 * np.mean(step_gaps):.2f}"])
+                         *gap_cells(fc.target[held], adj, pairs)])
     for days in (7, 14, 21):
         online = rolling_calibrated(fc, held, levels, days, spec.step.value)
-        covs = [coverage(online.target, online.pred[..., i], online.pred[..., j])
-                for i, j, _ in pairs]
-        gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
-        step_gaps = [np.abs(coverage(online.target, online.pred[..., i], online.pred[..., j],
-                                     axis=0) - c).mean() for i, j, c in pairs]
         rows.append([f"{days} days, moving daily", "per step, added", "—",
-                     " / ".join(f"{100 * v:.1f}" for v in covs), f"{100 * np.mean(gaps):.2f}",
-                     f"{100 * np.mean(step_gaps):.2f}"])
+                     *gap_cells(online.target, online.pred, pairs)])
     for rate in (1.0, 2.0, 5.0, 10.0, 20.0):  # tracking from the first validation day
         tracked = tracked_calibrated(fc, held, levels, spec.step.value, rate)
-        covs = [coverage(tracked.target, tracked.pred[..., i], tracked.pred[..., j])
-                for i, j, _ in pairs]
-        gaps = [abs(v - c) for v, (*_, c) in zip(covs, pairs, strict=True)]
-        step_gaps = [np.abs(coverage(tracked.target, tracked.pred[..., i],
-                                     tracked.pred[..., j], axis=0) - c).mean()
-                     for i, j, c in pairs]
         rows.append([f"tracking, rate {rate:g} degF", "per step, added", "—",
-                     " / ".join(f"{100 * v:.1f}" for v in covs), f"{100 * np.mean(gaps):.2f}",
-                     f"{100 * np.mean(step_gaps):.2f}"])
+                     *gap_cells(tracked.target, tracked.pred, pairs)])
     print(f"held out: {int(held.sum())} validation origins with targets after "
           f"{pd.Timestamp(cut)}; intervals {[f'{100 * c:g} %' for *_, c in pairs]}")
     print(markdown_table(["calibration window", "offsets", "origins", "coverage (%)",

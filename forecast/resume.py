@@ -9,7 +9,6 @@ numbers the uninterrupted one would have drawn.
 from __future__ import annotations
 
 import logging
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 
 from forecast.files import sweep_stale
 from forecast.module import CheckpointError, read_checkpoint
@@ -177,8 +177,7 @@ def keep_earlier_log(log_file: str | Path) -> Path | None:
     ``metrics.attempt-K.csv`` before a resumed run starts a new one (a CSV logger
     replaces the file it finds); returns the new name, or None when there was none."""
     log_file = Path(log_file)
-    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
-    if not log_file.is_file() or int(rank) != 0:
+    if not log_file.is_file() or rank_zero_only.rank != 0:
         return None  # in a DDP run the rank-0 process moves it
     k = 1 + len(list(log_file.parent.glob(f"{log_file.stem}.attempt-*{log_file.suffix}")))
     kept = log_file.with_name(f"{log_file.stem}.attempt-{k}{log_file.suffix}")

@@ -185,10 +185,21 @@ def test_scaled_offsets_are_shares_of_each_width():
     np.testing.assert_allclose(adj[0, 0], [-9.0, -8.0, 0.0, 8.0, 9.0])
 
 
-def test_online_calibration_reads_only_targets_observed_before_each_day():
-    from forecast.evaluation.intervals import rolling_calibrated
+def _calibrate(kind: str, y: np.ndarray, q: np.ndarray, origin: np.ndarray,
+               scored: np.ndarray, rate: float = 5.0) -> object:
+    """``rolling`` (a 5-day window moving daily) or ``tracked`` (coverage tracking)."""
+    from forecast.evaluation.intervals import rolling_calibrated, tracked_calibrated
     from forecast.evaluation.protocols import Forecasts
 
+    hour = 3600 * 10**9
+    fc = Forecasts(np.full(len(origin), "A", dtype=object), origin, q, y, np.zeros(len(origin)))
+    if kind == "rolling":
+        return rolling_calibrated(fc, scored, LEVELS, 5.0, hour)
+    return tracked_calibrated(fc, scored, LEVELS, hour, rate)
+
+
+@pytest.mark.parametrize("kind", ["rolling", "tracked"])
+def test_online_calibration_reads_only_targets_observed_before_each_day(kind):
     hour = 3600 * 10**9
     n, h = 24 * 12, 3
     rng = np.random.default_rng(1)
@@ -197,43 +208,12 @@ def test_online_calibration_reads_only_targets_observed_before_each_day():
     q = np.zeros((n, h, 5))
     q[..., 0], q[..., 1], q[..., 3], q[..., 4] = -1.0, -0.5, 0.5, 1.0
     scored = origin >= 10 * 24 * hour  # the last two days
-
-    def run(y: np.ndarray) -> np.ndarray:
-        fc = Forecasts(np.full(n, "A", dtype=object), origin, q, y, np.zeros(n))
-        return rolling_calibrated(fc, scored, LEVELS, 5.0, hour).pred
-
-    base = run(target)
+    base = _calibrate(kind, target, q, origin, scored).pred
     later = target.copy()
     later[scored & (origin < 11 * 24 * hour)] = 100.0  # day 10's, observed during day 10
-    moved = run(later)
+    moved = _calibrate(kind, later, q, origin, scored).pred
     np.testing.assert_array_equal(moved[:24], base[:24])  # day 10 reads none of them
     assert not np.array_equal(moved[24:], base[24:])  # day 11 does: they were observed
-
-
-def _tracked(y: np.ndarray, q: np.ndarray, origin: np.ndarray, scored: np.ndarray,
-             rate: float) -> object:
-    from forecast.evaluation.intervals import tracked_calibrated
-    from forecast.evaluation.protocols import Forecasts
-
-    fc = Forecasts(np.full(len(origin), "A", dtype=object), origin, q, y, np.zeros(len(origin)))
-    return tracked_calibrated(fc, scored, LEVELS, 3600 * 10**9, rate)
-
-
-def test_tracking_calibration_reads_only_targets_observed_before_each_day():
-    hour = 3600 * 10**9
-    n, h = 24 * 12, 3
-    rng = np.random.default_rng(2)
-    origin = np.arange(n, dtype=np.int64) * hour
-    target = rng.normal(size=(n, h))
-    q = np.zeros((n, h, 5))
-    q[..., 0], q[..., 1], q[..., 3], q[..., 4] = -1.0, -0.5, 0.5, 1.0
-    scored = origin >= 10 * 24 * hour
-    base = _tracked(target, q, origin, scored, 5.0).pred
-    later = target.copy()
-    later[scored & (origin < 11 * 24 * hour)] = 100.0  # issued on day 10, seen during day 10
-    moved = _tracked(later, q, origin, scored, 5.0).pred
-    np.testing.assert_array_equal(moved[:24], base[:24])  # day 10 reads none of them
-    assert not np.array_equal(moved[24:], base[24:])  # day 11 does
 
 
 def test_tracking_follows_a_change_of_spread_that_a_fixed_window_misses():
@@ -253,7 +233,7 @@ def test_tracking_follows_a_change_of_spread_that_a_fixed_window_misses():
     scored = origin >= 60 * 24 * hour  # scored once the change is a month old
     fixed = conformal_offsets(target[:24 * 30], q[:24 * 30], LEVELS)
     adjusted = apply_offsets(q[scored], LEVELS, fixed)
-    tracked = _tracked(target, q, origin, scored, 2.0).pred  # the scale of these errors
+    tracked = _calibrate("tracked", target, q, origin, scored, 2.0).pred  # their scale
     for (i, j, nominal) in central_pairs(LEVELS):
         stale = coverage(target[scored], adjusted[..., i], adjusted[..., j])
         assert stale < nominal - 0.15  # the stale offsets miss far more often

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.container import BarContainer
@@ -62,13 +63,18 @@ def forecast_week_figure(
     for c in curves:
         ax.plot(times, c.values, color=colour(c.name), lw=1.4, ls="--" if c.dashed else "-",
                 label=c.label)
-    ax.set_title(f"{station}: forecasts issued {lead} h ahead over one test week")
+    time_axes(ax, f"{station}: forecasts issued {lead} h ahead over one test week", units)
+    return fig
+
+
+def time_axes(ax: Axes, title: str, units: str) -> None:
+    """Title, labels, grid and an outside legend of a temperature-over-time plot."""
+    ax.set_title(title)
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(f"temperature ({units})")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.tick_params(axis="x", labelrotation=25)
-    return fig
 
 
 def mae_by_horizon_figure(curves: Sequence[Curve], title: str, units: str) -> Figure:

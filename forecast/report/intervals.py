@@ -82,11 +82,13 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
     tf = honest if model.hparams.causal else run(test, "teacher_forced")
     if calibration_days is None:
         return QuantileRun(honest, None, tf, None)
+    # every validation origin whose input window reads no training row, forecast once:
+    # the fixed window is its last calibration_days, online calibration moves through it
     val_start, val_end = dm.splits["val"]
-    window = calibration_origins(arrays, dm.split_origins("val", history), val_start,
-                                 val_end - pd.Timedelta(days=calibration_days), history)
-    val = run(window, "honest")
-    cal = calibrate(val, levels, scaled)
+    val = run(calibration_origins(arrays, dm.split_origins("val", history), val_start,
+                                  val_start, history), "honest")
+    cal = calibrate(val.select(val.origin >= (val_end - pd.Timedelta(days=calibration_days))
+                               .value), levels, scaled)
     log.info("%s: conformal calibration on %d validation origins %s .. %s", model.hparams.name,
              cal.n_origins, cal.first_origin, cal.last_origin)
     both = Forecasts(*(np.concatenate([getattr(val, k), getattr(honest, k)])
@@ -94,15 +96,8 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
     scored = np.arange(len(both.origin)) >= len(val.origin)
     rolling = rolling_calibrated(both, scored, levels, calibration_days, spec.step.value,
                                  scaled)
-    tracked = None
-    if rate is not None:
-        start = calibration_origins(arrays, dm.split_origins("val", history), val_start,
-                                    val_start, history)
-        from_start = run(start, "honest")
-        joined = Forecasts(*(np.concatenate([getattr(from_start, k), getattr(honest, k)])
-                             for k in ("series", "origin", "pred", "target", "last")))
-        tracked = tracked_calibrated(joined, np.arange(len(joined.origin)) >= len(
-            from_start.origin), levels, spec.step.value, rate, scaled)
+    tracked = (None if rate is None else
+               tracked_calibrated(both, scored, levels, spec.step.value, rate, scaled))
     return QuantileRun(honest, calibrated(honest, levels, cal), tf,
                        {**cal.to_dict(levels), "days": calibration_days}, rolling, tracked)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from forecast.report.figures import COLOURS, colour
+from forecast.report.figures import COLOURS, colour, time_axes
 
 
 @dataclass
@@ -32,12 +32,7 @@ def fan_chart(times: np.ndarray, actual: np.ndarray, median: np.ndarray, bands: 
                         label=f"{100 * b.nominal:g} % interval")
     ax.plot(times, median, color=c, lw=1.4, label="median")
     ax.plot(times, actual, color=COLOURS["actual"], lw=1.6, label="actual")
-    ax.set_title(title)
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylabel(f"temperature ({units})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.tick_params(axis="x", labelrotation=25)
+    time_axes(ax, title, units)
     return fig
 
 

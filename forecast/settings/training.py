@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from forecast.levels import check_levels
 from forecast.settings.rules import (
     Rule,
     SettingsError,
@@ -29,11 +30,16 @@ SPLITS = ("train", "val", "test")
 CYCLES = ("day", "week", "year")
 POSITIVE = at_least(1)
 DILATIONS = each(POSITIVE)
-# quantile levels: the model's own rule (forecast.quantiles.check_levels), without torch
-LEVELS = Rule(lambda v: bool(v) and all(0 < q < 1 for q in v)
-              and all(b > a for a, b in zip(v, v[1:], strict=False)) and 0.5 in v,
-              "increasing levels inside (0, 1) holding the median 0.5, e.g. "
-              "[0.05,0.1,0.5,0.9,0.95]")
+# quantile levels: the model's own rule, refused as the model would refuse them
+LEVELS = Rule(lambda v: _levels_ok(v), "increasing levels inside (0, 1) holding the median "
+              "0.5, e.g. [0.05,0.1,0.5,0.9,0.95]")
+
+
+def _levels_ok(levels: list[float]) -> bool:
+    try:
+        return bool(check_levels(levels))
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
