@@ -7,6 +7,7 @@ remove it with :func:`sweep_stale`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,9 +23,14 @@ TMP_MARK = ".cf-tmp-"
 _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.cf-tmp-(?P<pid>\d+)$")
 
 
-def temp_path(path: Path) -> Path:
+def temp_name(path: str | os.PathLike) -> str:
     """The temporary name of ``path`` for this process: ``.<name>.cf-tmp-<pid>``."""
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    head, name = os.path.split(os.fspath(path))
+    return os.path.join(head, f".{name}{TMP_MARK}{os.getpid()}")
+
+
+def temp_path(path: Path) -> Path:
+    return Path(temp_name(path))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -97,7 +103,7 @@ def atomic_open(path: str | Path, mode: str = "w", fsync: bool = True,
 def replace_with(path: Path, data: bytes, fsync: bool = True) -> None:
     """Write ``data`` to the temporary name of ``path`` and rename it into place: the few
     system calls :func:`atomic_open` makes, without a file object (for many small files)."""
-    tmp = temp_path(path)
+    tmp = temp_name(path)  # a string: this runs once per output file
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
@@ -110,7 +116,8 @@ def replace_with(path: Path, data: bytes, fsync: bool = True) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 

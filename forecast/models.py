@@ -93,6 +93,18 @@ class LinearPath(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lag(x[:, :1]) + self.point(x)
 
+    def last(self, x: torch.Tensor) -> torch.Tensor:
+        """The causal path's output at the last step alone, as two matrix products:
+        x [B, T, F] -> [B, H] (``forward(x.transpose(1, 2))[..., -1]``)."""
+        p, q = self.lags, self.feature_lags
+        span = max(p, q)
+        if x.shape[1] < span:  # steps before the window hold zeros, as the padding does
+            x = F.pad(x, (0, 0, span - x.shape[1], 0))
+        lag = x[:, -p:, 0] @ self.lag.conv.weight[:, 0].T  # [B, P] @ [P, H]
+        w = self.point.conv.weight  # [H, F, Q]; tap k reads step T - Q + k
+        feats = x[:, -q:].transpose(1, 2).reshape(len(x), -1)  # [B, F * Q]
+        return lag + feats @ w.reshape(len(w), -1).T + self.point.conv.bias
+
 
 class WaveNet(nn.Module):
     """Dense sequence-to-sequence forecaster.
@@ -227,8 +239,7 @@ class WaveNet(nn.Module):
             skips = skips + block.skip(g[..., -1:])
         out = self.combine(self.head(skips))[..., 0]  # [B, H] or [B, Q, H]
         if self.linear is not None:  # its last output reads the last max(P, Q) steps
-            span = max(self.linear.lags, self.linear.feature_lags)
-            lin = self.linear(x[:, -span:].transpose(1, 2))[..., -1]  # [B, H]
+            lin = self.linear.last(x)  # [B, H]
             out = out + (lin if self.quantiles is None else lin[:, None])
         if self.quantiles is None:
             return out

@@ -37,6 +37,32 @@ def test_forward_last_equals_forward_at_the_last_step(dilations, kernel, members
                                        rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(("lags", "feature_lags", "quantiles"),
+                         [(20, 5, None), (3, 9, None), (20, 5, [0.1, 0.5, 0.9])])
+def test_forward_last_with_a_linear_path(lags, feature_lags, quantiles):
+    """The linear path's last output as two matrix products: its convolutions never run."""
+    torch.manual_seed(0)
+    model = WaveNet(3, 4, channels=6, skip_channels=5, dilations=[1, 2], linear_lags=lags,
+                    feature_lags=feature_lags, linear_only=[2], quantiles=quantiles
+                    ).double().eval()
+    for p in model.linear.parameters():  # nonzero and distinct weights, bias included
+        p.data.normal_()
+    ran: list[str] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: ran.append("linear"))
+             for m in (model.linear.lag, model.linear.point)]
+    r = model.receptive_field
+    for t in (1, min(lags, feature_lags), r - 1, r, r + 7):
+        x = torch.randn(4, t, 3, dtype=torch.float64)
+        ran.clear()
+        with torch.no_grad():
+            got = model.forward_last(x)
+            assert ran == []
+            torch.testing.assert_close(got, model(x)[:, -1], rtol=0, atol=1e-12)
+        assert ran == ["linear", "linear"]  # forward, by contrast, runs both kernels
+    for h in hooks:
+        h.remove()
+
+
 def test_forward_last_reads_exactly_the_receptive_field():
     model = net([1, 2, 4, 8], 3, 2)
     r = model.receptive_field

@@ -120,11 +120,12 @@ def read_plain_frames(paths: list[Path], spec: FrameSpec, limits: ReadLimits | N
     groups: dict[tuple[str, ...], list[tuple[int, Path, bytes, int]]] = {}
     size = 0
     for i, path in enumerate(paths):  # at most FAST_MAX_BYTES of text held at once
-        found = _plain(Path(path), spec, min(max_bytes, FAST_MAX_BYTES - size))
+        path = path if isinstance(path, Path) else Path(path)
+        found = _plain(path, spec, min(max_bytes, FAST_MAX_BYTES - size))
         if found is None:
             continue
         raw, header, body = found
-        groups.setdefault(tuple(header), []).append((i, Path(path), raw, body))
+        groups.setdefault(tuple(header), []).append((i, path, raw, body))
         size += len(raw)
         if size >= FAST_MAX_BYTES:
             break

@@ -96,8 +96,9 @@ def _decimals(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray | 
     if n_digits.max() > 15:
         return np.ascontiguousarray(cells.T).view(f"S{width}").ravel().astype(np.float64)
     mantissa = np.zeros(cells.shape[1], np.int64)
-    for j in range(width):
-        mantissa = np.where(is_digit[j], mantissa * 10 + digit[j], mantissa)
+    for j in range(width):  # in place: no new array per byte position
+        np.multiply(mantissa, 10, out=mantissa, where=is_digit[j])
+        np.add(mantissa, digit[j], out=mantissa, where=is_digit[j])
     # only digits follow the point: the fraction's digits are the bytes after it
     frac = np.where(n_dots, lens - 1 - (dot * _PLACES[:width]).sum(0), 0)
     value = mantissa / _POW10[frac]
@@ -193,14 +194,15 @@ def plain_rows(data: np.ndarray, body: int, header: list[str], spec: FrameSpec) 
     times = _iso_times(data, st[:, at[spec.time_column]], en[:, at[spec.time_column]])
     if times is None:
         return None
-    cols = [at[c] for c in spec.value_columns]
-    table = _decimals(data, st[:, cols].T.ravel(), en[:, cols].T.ravel())  # [k * n]
-    if table is None:
-        return None
+    table = np.empty((len(spec.value_columns), len(st)))  # [k, n]
+    for row, c in zip(table, spec.value_columns, strict=True):  # a column at a time: the
+        values = _decimals(data, st[:, at[c]], en[:, at[c]])  # work stays in the CPU cache
+        if values is None:
+            return None
+        row[:] = values
     if spec.series_id is None:
-        return times, table.reshape(len(cols), -1), None, None
-    return times, table.reshape(len(cols), -1), st[:, at[spec.series_id]], en[:, at[
-        spec.series_id]]
+        return times, table, None, None
+    return times, table, st[:, at[spec.series_id]], en[:, at[spec.series_id]]
 
 
 def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,

@@ -29,12 +29,12 @@ CHUNK_ROWS = 65_536
 COLUMNS_FIX = "rename the columns or set data.time_column / data.target / data.covariates"
 
 
-def _too_big(path: Path, limit: int, what: str) -> DataError:
+def _too_big(path: str | Path, limit: int, what: str) -> DataError:
     return DataError(f"{path}: {what} more than {limit:,} bytes, the per-file limit; split "
                      "the file, or raise the limit (max_file_mb)")
 
 
-def _open_regular(path: Path) -> int:
+def _open_regular(path: str | Path) -> int:
     """A read-only descriptor of a regular file; anything else is a :class:`DataError`."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO must not hang
@@ -59,9 +59,8 @@ def _open_regular(path: Path) -> int:
 
 def read_bytes(path: str | Path, max_bytes: int | None = None) -> bytes:
     """The bytes of a regular file, gunzipped when they are gzip, at most ``max_bytes``."""
-    path = Path(path)
     fd = _open_regular(path)
-    with os.fdopen(fd, "rb") as f:
+    with os.fdopen(fd, "rb", buffering=0) as f:  # unbuffered: one read of the whole file
         if max_bytes is not None and os.fstat(fd).st_size > max_bytes:
             raise _too_big(path, max_bytes, "the file holds")
         raw = f.read()

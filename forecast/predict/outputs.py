@@ -12,6 +12,7 @@ reads the first one's summary as data.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -97,6 +98,12 @@ def iso(ns: np.ndarray, sub_second: bool) -> np.ndarray:
                        "Z")[inverse]
 
 
+@functools.cache
+def step_labels(horizon: int) -> list[str]:
+    """'1' .. 'H', the step column of one origin's rows."""
+    return [str(h) for h in range(1, horizon + 1)]
+
+
 def numbers(values: np.ndarray) -> list[str]:
     """Floats as text with 7 significant digits (float32's); NaN -> ''."""
     flat = values.ravel()
@@ -131,10 +138,11 @@ class ForecastWriter:
         ``quantiles`` (N, H, Q) for a writer opened with levels."""
         n, horizon = pred.shape
         steps = np.arange(1, horizon + 1)
-        cut = np.repeat(cutoff, horizon)  # [N * H]
-        columns = [[series] * cut.size, iso(cut, sub_second).tolist(),
-                   iso(cut + np.tile(steps, n) * step_ns, sub_second).tolist(),
-                   [str(h) for h in steps] * n, numbers(pred)]
+        # the N cutoffs and N * H target times as text, in one call
+        stamps = iso(np.concatenate([cutoff, (cutoff[:, None] + steps * step_ns).ravel()]),
+                     sub_second)
+        columns = [[series] * (n * horizon), np.repeat(stamps[:n], horizon).tolist(),
+                   stamps[n:].tolist(), step_labels(horizon) * n, numbers(pred)]
         if quantiles is not None:
             columns += [numbers(quantiles[..., j]) for j in range(quantiles.shape[-1])]
         if actual is not None:
