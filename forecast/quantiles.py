@@ -113,7 +113,7 @@ def winkler(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, nominal: float)
 
 
 def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
-                      scaled: bool = False) -> np.ndarray:
+                      scaled: bool = False, cover: np.ndarray | None = None) -> np.ndarray:
     """Split-conformal offsets of the central intervals, per horizon step.
 
     y [N, H] calibration targets (NaN: missing), q [N, H, Q] their quantile forecasts ->
@@ -121,7 +121,9 @@ def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
     quantile of the conformity score max(lower - y, y - upper) (conformalised quantile
     regression); adding it to both ends gives coverage >= nominal on exchangeable data.
     ``scaled``: the score divided by the interval's width, so the offset is a share of
-    each interval's own width (wide intervals move more than narrow ones).
+    each interval's own width (wide intervals move more than narrow ones). ``cover``
+    [P, H]: the coverage asked of each pair and step instead of its nominal level (adaptive
+    conformal inference); 1 or more takes the largest score, 0 or less the smallest.
     """
     pairs = central_pairs(levels)
     out = np.zeros((len(pairs), y.shape[1]))
@@ -134,7 +136,8 @@ def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
             n = len(score)
             if n == 0:
                 raise ValueError(f"conformal calibration: no observed target at step {h + 1}")
-            rank = min(int(np.ceil((n + 1) * nominal)), n)
+            level = nominal if cover is None else float(cover[p, h])
+            rank = min(max(int(np.ceil((n + 1) * level)), 1), n)
             out[p, h] = np.sort(score)[rank - 1]
     return out
 

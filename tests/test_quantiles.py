@@ -186,16 +186,16 @@ def test_scaled_offsets_are_shares_of_each_width():
 
 
 def _calibrate(kind: str, y: np.ndarray, q: np.ndarray, origin: np.ndarray,
-               scored: np.ndarray, rate: float = 5.0) -> object:
-    """``rolling`` (a 5-day window moving daily) or ``tracked`` (coverage tracking)."""
-    from forecast.evaluation.intervals import rolling_calibrated, tracked_calibrated
+               scored: np.ndarray, rate: float = 0.05, days: float = 5.0) -> object:
+    """``rolling`` (a window of ``days`` moving daily) or ``tracked`` (the same with
+    coverage tracking at ``rate``)."""
+    from forecast.evaluation.intervals import rolling_calibrated
     from forecast.evaluation.protocols import Forecasts
 
     hour = 3600 * 10**9
     fc = Forecasts(np.full(len(origin), "A", dtype=object), origin, q, y, np.zeros(len(origin)))
-    if kind == "rolling":
-        return rolling_calibrated(fc, scored, LEVELS, 5.0, hour)
-    return tracked_calibrated(fc, scored, LEVELS, hour, rate)
+    return rolling_calibrated(fc, scored, LEVELS, days, hour,
+                              rate=rate if kind == "tracked" else 0.0)
 
 
 @pytest.mark.parametrize("kind", ["rolling", "tracked"])
@@ -216,26 +216,46 @@ def test_online_calibration_reads_only_targets_observed_before_each_day(kind):
     assert not np.array_equal(moved[24:], base[24:])  # day 11 does: they were observed
 
 
-def test_tracking_follows_a_change_of_spread_that_a_fixed_window_misses():
-    """Errors twice as wide after the calibration period: offsets fitted on it
-    under-cover; tracking brings both intervals back near their nominal coverage."""
+def test_tracking_follows_a_growing_spread_that_a_moving_window_lags():
+    """Errors whose spread grows fourfold over four months: offsets fitted once under-cover
+    badly, a 14-day moving window lags the growth and still under-covers; tracking its
+    coverage level brings both intervals within a point of nominal."""
     hour = 3600 * 10**9
     days, h = 120, 2
     n = 24 * days
     rng = np.random.default_rng(3)
     origin = np.arange(n, dtype=np.int64) * hour
-    spread = np.where(origin < 30 * 24 * hour, 1.0, 2.0)[:, None]
+    spread = np.exp(np.log(4.0) * origin / origin[-1])[:, None]
     target = rng.normal(size=(n, h)) * spread
     z = NormalDist()
     q = np.zeros((n, h, 5))
     for k, level in enumerate(LEVELS):
-        q[..., k] = z.inv_cdf(level)  # calibrated for the first period's spread
-    scored = origin >= 60 * 24 * hour  # scored once the change is a month old
-    fixed = conformal_offsets(target[:24 * 30], q[:24 * 30], LEVELS)
+        q[..., k] = z.inv_cdf(level)  # calibrated for the first days' spread
+    scored = origin >= 30 * 24 * hour
+    fixed = conformal_offsets(target[:24 * 14], q[:24 * 14], LEVELS)
     adjusted = apply_offsets(q[scored], LEVELS, fixed)
-    tracked = _calibrate("tracked", target, q, origin, scored, 2.0).pred  # their scale
+    moving = _calibrate("rolling", target, q, origin, scored, days=14.0).pred
+    tracked = _calibrate("tracked", target, q, origin, scored, 0.05, days=14.0).pred
     for (i, j, nominal) in central_pairs(LEVELS):
         stale = coverage(target[scored], adjusted[..., i], adjusted[..., j])
         assert stale < nominal - 0.15  # the stale offsets miss far more often
+        lag = coverage(target[scored], moving[..., i], moving[..., j])
+        assert lag < nominal - 0.03, (nominal, lag)
         got = coverage(target[scored], tracked[..., i], tracked[..., j])
-        assert abs(got - nominal) < 0.03, (nominal, got)
+        assert abs(got - nominal) < 0.01, (nominal, got)
+
+
+def test_tracking_keeps_a_stationary_window_calibrated():
+    """No drift: the tracked level stays near nominal, and so does coverage."""
+    hour = 3600 * 10**9
+    n, h = 24 * 60, 2
+    rng = np.random.default_rng(4)
+    origin = np.arange(n, dtype=np.int64) * hour
+    target = rng.standard_t(5, size=(n, h))
+    q = np.zeros((n, h, 5))
+    q[..., 0], q[..., 1], q[..., 3], q[..., 4] = -1.0, -0.5, 0.5, 1.0  # far too narrow
+    scored = origin >= 20 * 24 * hour
+    tracked = _calibrate("tracked", target, q, origin, scored, 0.05, days=14.0).pred
+    for (i, j, nominal) in central_pairs(LEVELS):
+        got = coverage(target[scored], tracked[..., i], tracked[..., j])
+        assert abs(got - nominal) < 0.02, (nominal, got)

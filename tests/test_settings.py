@@ -215,9 +215,8 @@ def test_evaluate_settings():
                                ("point.lat=100", r"^point\.lat=100: allowed: in \[-90, 90\]$"),
                                ("audit_batch=many", r"^audit_batch='many': expected an int"),
                                ("field=maybe", r"^field='maybe': expected a bool"),
-                               ("calibration_scaled=true",
-                                r"^calibration_rate=10\.0: allowed: null with "
-                                r"calibration_scaled=true")]:
+                               ("calibration_rate=10",
+                                r"^calibration_rate=10: allowed: in \(0, 1\]$")]:
         with pytest.raises(SettingsError, match=expected):
             check_evaluate(plain(compose_evaluate([override])))
 

@@ -124,66 +124,56 @@ def persistence_quantiles(train: Forecasts, test: Forecasts, levels: Sequence[fl
 
 
 def rolling_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float],
-                       days: float, step_ns: int, scaled: bool = False) -> Forecasts:
+                       days: float, step_ns: int, scaled: bool = False,
+                       rate: float = 0.0) -> Forecasts:
     """Online split-conformal: the forecasts of ``fc`` selected by ``target`` (a mask),
     each day's with offsets from the honest forecasts of the ``days`` before that day
     whose targets were all observed by its start (nothing after the origin is read).
 
     ``fc``: honest quantile forecasts (``pred`` [N, H, Q]) of the calibration origins and
-    the scored ones; the window moves with the origin, so it follows a change of season
-    that a window fixed at the end of validation cannot.
+    the scored ones, in any order; the window moves with the origin, so it follows a
+    change of season that a window fixed at the end of validation cannot.
+
+    ``rate`` > 0 also tracks coverage (adaptive conformal inference): each pair and step
+    asks the window for a coverage level that starts at its nominal one and, at the end
+    of every day, moves by ``rate`` times (the share of that day's observed forecasts its
+    interval missed - the nominal miss rate), kept within [0, 1]. From the first day with
+    a window, every forecast of ``fc`` gets its interval, so that the level has moved
+    through the calibration days before the first scored one. Scale-free: the window's
+    scores give the size, the level only their rank.
     """
     horizon = fc.target.shape[1]
     day_ns = 86_400 * 10**9
     span = int(days * day_ns)
-    known = fc.origin + horizon * step_ns  # when each forecast's last target is observed
-    out = fc.pred[target].copy()
-    origin = fc.origin[target]
-    day = origin // day_ns * day_ns
-    for d in np.unique(day):
-        window = (known <= d) & (fc.origin >= d - span)
-        if not window.any():
-            raise ValueError(f"rolling calibration: no forecast observed in the {days} days "
-                             f"before {np.datetime64(int(d), 'ns')}")
-        off = conformal_offsets(fc.target[window], fc.pred[window], levels, scaled)
-        rows = day == d
-        out[rows] = apply_offsets(out[rows], levels, off, scaled)
-    return Forecasts(fc.series[target], origin, out, fc.target[target], fc.last[target])
-
-
-def tracked_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float],
-                       step_ns: int, rate: float, scaled: bool = False) -> Forecasts:
-    """Online conformal by coverage tracking: the forecasts of ``fc`` selected by
-    ``target`` (a mask), each day's widened by the offsets [P, H] in force that day.
-
-    The offsets start at 0 at ``fc``'s first day; at the end of each day every offset
-    moves by ``rate`` times (the share of targets it missed - its nominal miss rate),
-    over the forecasts whose targets were all observed that day, counted with the
-    offsets in force: it grows while the intervals miss too often and shrinks while
-    they cover too much, so coverage follows its nominal level through a change of
-    season (an online quantile of the conformity score). Nothing after an origin is
-    read: a day's offsets come from forecasts whose targets were observed before it.
-    """
-    horizon = fc.target.shape[1]
-    day_ns = 86_400 * 10**9
     pairs = central_pairs(levels)
-    off = np.zeros((len(pairs), horizon))
+    nominal = np.array([c for *_, c in pairs])[:, None].repeat(horizon, axis=1)  # [P, H]
+    cover = nominal.copy()
+    known = fc.origin + horizon * step_ns  # when each forecast's last target is observed
     issued = fc.origin // day_ns
-    known = (fc.origin + horizon * step_ns - 1) // day_ns  # the day its last target is seen
+    seen_on = (known - 1) // day_ns  # the day during which that happens
     out = fc.pred.copy()
-    for d in np.unique(np.concatenate([issued, known])):  # in time order
-        rows = issued == d
-        if rows.any():
+    done = np.zeros(len(out), bool)  # forecasts that got their online interval
+    active = np.unique(issued[target]) if rate == 0 else np.unique(
+        np.concatenate([issued, seen_on]))
+    for d in active:  # in time order
+        rows = (issued == d) & (target | (rate > 0))
+        window = (known <= d * day_ns) & (fc.origin >= d * day_ns - span)
+        if rows.any() and window.any():
+            off = conformal_offsets(fc.target[window], fc.pred[window], levels, scaled,
+                                    cover if rate > 0 else None)
             out[rows] = apply_offsets(fc.pred[rows], levels, off, scaled)
-        seen = known == d
-        if seen.any():
-            widened = apply_offsets(fc.pred[seen], levels, off, scaled)
+            done |= rows
+        elif (rows & target).any():
+            raise ValueError(f"rolling calibration: no forecast observed in the {days} days "
+                             f"before {np.datetime64(int(d * day_ns), 'ns')}")
+        seen = (seen_on == d) & done
+        if rate > 0 and seen.any():  # the day's observed forecasts, with their intervals
             y = fc.target[seen]
             ok = np.isfinite(y)
             n = np.maximum(ok.sum(axis=0), 1)
-            for p, (i, j, nominal) in enumerate(pairs):
-                miss = ((y < widened[..., i]) | (y > widened[..., j])) & ok
-                off[p] += rate * np.where(ok.any(axis=0), miss.sum(axis=0) / n
-                                          - (1 - nominal), 0.0)
+            for p, (i, j, c) in enumerate(pairs):
+                miss = ((y < out[seen][..., i]) | (y > out[seen][..., j])) & ok
+                step = np.where(ok.any(axis=0), miss.sum(axis=0) / n - (1 - c), 0.0)
+                cover[p] = np.clip(cover[p] + rate * step, 0.0, 1.0)
     return Forecasts(fc.series[target], fc.origin[target], out[target], fc.target[target],
                      fc.last[target])

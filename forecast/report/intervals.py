@@ -22,7 +22,6 @@ from forecast.evaluation.intervals import (
     interval_scores,
     persistence_quantiles,
     rolling_calibrated,
-    tracked_calibrated,
 )
 from forecast.evaluation.protocols import Forecasts, collect, forecast_origins
 from forecast.evaluation.scoring import ModelResult
@@ -67,8 +66,9 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
                  rate: float | None = None) -> QuantileRun:
     """Forecasts of one quantile model; conformal offsets from the last
     ``calibration_days`` of validation (None: no calibration; ``scaled``: offsets as
-    shares of each interval's width); ``rate``: also coverage tracking from the first
-    validation origin that reads no training row."""
+    shares of each interval's width); ``rate``: also the online window with coverage
+    tracking (adaptive conformal), from the first validation origin that reads no training
+    row."""
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)
     levels = model.hparams.quantiles
@@ -96,8 +96,8 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
     scored = np.arange(len(both.origin)) >= len(val.origin)
     rolling = rolling_calibrated(both, scored, levels, calibration_days, spec.step.value,
                                  scaled)
-    tracked = (None if rate is None else
-               tracked_calibrated(both, scored, levels, spec.step.value, rate, scaled))
+    tracked = (None if rate is None else rolling_calibrated(
+        both, scored, levels, calibration_days, spec.step.value, scaled, rate))
     return QuantileRun(honest, calibrated(honest, levels, cal), tf,
                        {**cal.to_dict(levels), "days": calibration_days}, rolling, tracked)
 
@@ -196,8 +196,9 @@ def interval_table(entries: dict[str, dict], units: str) -> str:
         "rolling origin; calibrated: split-conformal offsets per horizon step from the end "
         "of validation (no training row read); calibrated online: the same, from the days "
         "before each forecast day whose targets were observed by then; calibrated by "
-        "tracking: offsets that move each day by the rate times the gap between the "
-        "observed and the nominal miss rate, from the first validation day.", "",
+        "tracking: that moving window asked for a coverage level that moves each day by the "
+        "rate times the gap between the observed and the nominal miss rate, from the first "
+        "validation day.", "",
         markdown_table(header, lines)])
 
 

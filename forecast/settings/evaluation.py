@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from forecast.settings.rules import SettingsError, above, at_least, check_section, key, within
+from forecast.settings.rules import Rule, at_least, check_section, key, within
 
 POSITIVE = at_least(1)
 
@@ -29,7 +29,7 @@ class EvaluateSettings:
     batch_size: int = key(POSITIVE)
     calibration_days: int | None = key(POSITIVE)
     calibration_scaled: bool = key()
-    calibration_rate: float | None = key(above(0))
+    calibration_rate: float | None = key(Rule(lambda v: 0 < v <= 1, "in (0, 1]"))
     field: bool = key()
     point_run: str | None = key()
     point: dict = key()
@@ -51,7 +51,3 @@ def check_evaluate(cfg: Mapping[str, Any]) -> None:
     """Refuse the first bad setting of a composed ``evaluate.yaml`` (plain containers)."""
     check_section(EvaluateSettings, "", cfg)
     check_section(PointSettings, "point", cfg.get("point") or {})
-    if cfg.get("calibration_scaled") and cfg.get("calibration_rate") is not None:
-        raise SettingsError(f"calibration_rate={cfg['calibration_rate']}: allowed: null with "
-                            "calibration_scaled=true (the tracking rate is in the target's "
-                            "units, scaled offsets are shares of a width)")
