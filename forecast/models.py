@@ -25,6 +25,14 @@ def doubling_dilations(layers_per_stack: int, stacks: int = 1) -> list[int]:
     return [2**i for i in range(layers_per_stack)] * stacks
 
 
+def pointwise(conv: nn.Conv1d, v: torch.Tensor) -> torch.Tensor:
+    """A 1x1 conv at one position: v [B, C_in] -> [B, C_out] (a matrix product when it
+    has one group)."""
+    if conv.groups == 1:
+        return F.linear(v, conv.weight[..., 0], conv.bias)
+    return conv(v[..., None])[..., 0]
+
+
 class ResidualBlock(nn.Module):
     """Gated dilated conv with residual and skip 1x1 convs, for ``members`` nets at once.
 
@@ -228,7 +236,15 @@ class WaveNet(nn.Module):
         spacing = [math.gcd(*self.dilations[j:]) for j in range(len(self.dilations))] + [1]
         spans = [(k - 1) * sum(self.dilations[j:]) for j in range(len(self.dilations) + 1)]
         steps = t - 1 - torch.arange(spans[0], -1, -spacing[0], device=x.device)  # grid
-        h = self.input(x[:, steps.clamp(min=0)][..., self.conv_features].transpose(1, 2))
+        if spacing[0] == 1 and t > spans[0]:
+            grid = x[:, t - 1 - spans[0]:]  # the last spans[0] + 1 steps: a slice
+        else:
+            grid = x[:, steps.clamp(min=0)]
+        # the 1x1 input conv as one matrix product over [B, n, F] (features that reach
+        # the linear path only get zero weights), then [B, K*C, n] for the blocks
+        w = grid.new_zeros(self.input.out_channels, x.shape[-1])
+        w[:, self.conv_features] = self.input.weight[..., 0]
+        h = F.linear(grid, w, self.input.bias).transpose(1, 2).contiguous()
         skips = 0
         for j, block in enumerate(self.blocks):
             if t <= spans[j]:  # positions before the window hold zeros (padding)
@@ -236,8 +252,9 @@ class WaveNet(nn.Module):
             stride = spacing[j + 1] // spacing[j] if j + 1 < len(self.blocks) else 1
             h, g = block.valid(h, self.dilations[j] // spacing[j], stride)
             steps = steps[(k - 1) * self.dilations[j] // spacing[j] :: stride]
-            skips = skips + block.skip(g[..., -1:])
-        out = self.combine(self.head(skips))[..., 0]  # [B, H] or [B, Q, H]
+            skips = skips + pointwise(block.skip, g[..., -1])  # [B, K*S]
+        head = pointwise(self.head[3], F.relu(pointwise(self.head[1], F.relu(skips))))
+        out = self.combine(head[..., None])[..., 0]  # [B, H] or [B, Q, H]
         if self.linear is not None:  # its last output reads the last max(P, Q) steps
             lin = self.linear.last(x)  # [B, H]
             out = out + (lin if self.quantiles is None else lin[:, None])
