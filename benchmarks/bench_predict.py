@@ -5,7 +5,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_predict.py [--files 1000] [--hours 336]
         [--loop-files 100] [--backtest-files 100] [--backtest-rows 1000000]
-        [--checkpoint PATH] [--threads 1] [--repeat 3] [--profile DIR]
+        [--checkpoint PATH] [--threads 1] [--repeat 5] [--profile DIR]
 
 What it does:
 
@@ -29,7 +29,9 @@ What it does:
   the ``--files`` batch in forecast mode, and a backtest of one file of ``--backtest-rows``
   hourly rows (every origin, 24 values each, streamed to disk); it prints the resident
   memory after loading (interpreter, torch, the model) and the peak, and their difference;
-- ``--profile DIR``: profiles one more batched forecast-mode run (cProfile) into DIR.
+- ``--profile DIR``: profiles one more batched forecast-mode run (cProfile) into DIR;
+- a fixed reference workload is timed before and after the throughput runs: on a shared
+  host its time tells a quiet machine from a slowed one when ``uptime`` does not.
 """
 
 from __future__ import annotations
@@ -133,6 +135,23 @@ def one_window_loop(model: ForecastModule, paths: list[Path], out: Path, mode: s
     return n
 
 
+def reference_ms(repeat: int = 5) -> float:
+    """Best time of a fixed CPU and memory workload (sort and sum 2**20 random floats, a
+    float32 matrix product): printed with every run, so that runs made while the host was
+    slower (other machines on it show neither in ``uptime`` nor as steal time) can be told
+    from runs on a quiet machine."""
+    x = np.random.default_rng(0).random(2**20)
+    a = torch.randn(256, 256)
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        np.sort(x).sum()
+        for _ in range(20):
+            a @ a
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
 def rss_mb() -> float:
     """Peak resident memory of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
@@ -219,7 +238,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--profile", type=Path)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--child", choices=["forecast", "backtest"], help=argparse.SUPPRESS)
     ap.add_argument("--child-inputs", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -246,6 +265,7 @@ def main() -> None:
             (tmp / "warm").mkdir()
             forecast_files(model, paths[:8], tmp / "warm", mode="forecast")
             one_window_loop(model, paths[:8], tmp / "warm", "forecast")
+        print(f"reference workload before: {reference_ms():.1f} ms (lower: a quieter machine)")
         print(f"{'mode':9} {'way':18} {'files':>6} {'seconds':>8} {'files/s':>8} "
               f"{'forecasts':>9} {'forecasts/s':>11}")
         throughput(model, paths, paths[: args.loop_files], tmp, "forecast", args.profile,
@@ -254,6 +274,7 @@ def main() -> None:
             bt = paths[: args.backtest_files]
             throughput(model, bt, bt[: max(1, args.backtest_files // 10)], tmp, "backtest",
                        repeat=args.repeat)
+        print(f"reference workload after: {reference_ms():.1f} ms")
         m = measure_memory(args, tmp / "in", tmp / "mem_batch", "forecast", paths[0])
         print(f"memory, forecast batch of {m['files']} files: {m['rss_loaded_mb']:.0f} MB "
               f"resident after loading, peak {m['rss_peak_mb']:.0f} MB: +"
