@@ -123,7 +123,8 @@ def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
     ``scaled``: the score divided by the interval's width, so the offset is a share of
     each interval's own width (wide intervals move more than narrow ones). ``cover``
     [P, H]: the coverage asked of each pair and step instead of its nominal level (adaptive
-    conformal inference); 1 or more takes the largest score, 0 or less the smallest.
+    conformal inference); a level of n / (n + 1) or more takes the largest of the n
+    scores, 0 or less the smallest.
     """
     pairs = central_pairs(levels)
     out = np.zeros((len(pairs), y.shape[1]))
