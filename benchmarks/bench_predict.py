@@ -30,8 +30,9 @@ What it does:
   hourly rows (every origin, 24 values each, streamed to disk); it prints the resident
   memory after loading (interpreter, torch, the model) and the peak, and their difference;
 - ``--profile DIR``: profiles one more batched forecast-mode run (cProfile) into DIR;
-- a fixed reference workload is timed before and after the throughput runs: on a shared
-  host its time tells a quiet machine from a slowed one when ``uptime`` does not.
+- a fixed reference workload is timed before and after the throughput runs, and so is
+  creating one small file (create, write, rename): on a shared host they tell a quiet
+  machine and disk from slowed ones when ``uptime`` does not.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -150,6 +153,23 @@ def reference_ms(repeat: int = 5) -> float:
             a @ a
         best = min(best, time.perf_counter() - t0)
     return best * 1e3
+
+
+def create_ms(folder: Path, n: int = 300) -> float:
+    """Mean time to create, fill (1.5 kB) and rename one file into a new subfolder of
+    ``folder``: the disk's part of each output, which no batching removes."""
+    sub = Path(tempfile.mkdtemp(dir=folder))
+    data = b"x" * 1500
+    t0 = time.perf_counter()
+    for i in range(n):
+        tmp, final = sub / f".f{i}.tmp", sub / f"f{i}.csv"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.write(fd, data)
+        os.close(fd)
+        os.replace(tmp, final)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(sub)
+    return seconds / n * 1e3
 
 
 def rss_mb() -> float:
@@ -265,7 +285,8 @@ def main() -> None:
             (tmp / "warm").mkdir()
             forecast_files(model, paths[:8], tmp / "warm", mode="forecast")
             one_window_loop(model, paths[:8], tmp / "warm", "forecast")
-        print(f"reference workload before: {reference_ms():.1f} ms (lower: a quieter machine)")
+        print(f"reference workload before: {reference_ms():.1f} ms (lower: a quieter machine); "
+              f"creating a file: {create_ms(tmp):.3f} ms")
         print(f"{'mode':9} {'way':18} {'files':>6} {'seconds':>8} {'files/s':>8} "
               f"{'forecasts':>9} {'forecasts/s':>11}")
         throughput(model, paths, paths[: args.loop_files], tmp, "forecast", args.profile,
@@ -274,7 +295,8 @@ def main() -> None:
             bt = paths[: args.backtest_files]
             throughput(model, bt, bt[: max(1, args.backtest_files // 10)], tmp, "backtest",
                        repeat=args.repeat)
-        print(f"reference workload after: {reference_ms():.1f} ms")
+        print(f"reference workload after: {reference_ms():.1f} ms; creating a file: "
+              f"{create_ms(tmp):.3f} ms")
         m = measure_memory(args, tmp / "in", tmp / "mem_batch", "forecast", paths[0])
         print(f"memory, forecast batch of {m['files']} files: {m['rss_loaded_mb']:.0f} MB "
               f"resident after loading, peak {m['rss_peak_mb']:.0f} MB: +"
