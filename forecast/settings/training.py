@@ -61,20 +61,27 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class ModelSettings:
-    """``model=causal|standard``: :class:`forecast.module.ForecastModule`."""
+class NetSettings:
+    """The keys every model group shares."""
 
     _target_: str = key()
     name: str | None = key()
     causal: bool = key()
     channels: int = key(POSITIVE)
-    skip_channels: int = key(POSITIVE)
-    kernel_size: int = key(POSITIVE)
     dilations: list[int] | None = key(DILATIONS)
-    dropout: float = key(within(0, 1))
-    members: int = key(POSITIVE)
     lr: float = key(above(0))
     weight_decay: float = key(at_least(0))
+    horizon: int = key(POSITIVE)
+
+
+@dataclass(frozen=True)
+class ModelSettings(NetSettings):
+    """``model=causal|standard``: :class:`forecast.module.ForecastModule`."""
+
+    skip_channels: int = key(POSITIVE)
+    kernel_size: int = key(POSITIVE)
+    dropout: float = key(within(0, 1))
+    members: int = key(POSITIVE)
     linear_lags: int = key(at_least(0))
     feature_lags: int = key(POSITIVE)
     linear_alpha: float = key(at_least(0))
@@ -84,23 +91,14 @@ class ModelSettings:
     cosine: bool = key()
     impl: str = key(one_of("pad", "mask"))
     quantiles: list[float] | None = key(LEVELS)
-    horizon: int = key(POSITIVE)
 
 
 @dataclass(frozen=True)
-class FieldModelSettings:
+class FieldModelSettings(NetSettings):
     """``model=causal3d|standard3d``: :class:`forecast.fields.module.FieldModule`."""
 
-    _target_: str = key()
-    name: str | None = key()
-    causal: bool = key()
-    channels: int = key(POSITIVE)
     kernel_time: int = key(POSITIVE)
     kernel_space: int = key(POSITIVE)
-    dilations: list[int] | None = key(DILATIONS)
-    lr: float = key(above(0))
-    weight_decay: float = key(at_least(0))
-    horizon: int = key(POSITIVE)
 
 
 @dataclass(frozen=True)
