@@ -168,11 +168,11 @@ def rolling_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float
                              f"before {np.datetime64(int(d * day_ns), 'ns')}")
         seen = (seen_on == d) & done
         if rate > 0 and seen.any():  # the day's observed forecasts, with their intervals
-            y = fc.target[seen]
+            y, issued_q = fc.target[seen], out[seen]
             ok = np.isfinite(y)
             n = np.maximum(ok.sum(axis=0), 1)
             for p, (i, j, c) in enumerate(pairs):
-                miss = ((y < out[seen][..., i]) | (y > out[seen][..., j])) & ok
+                miss = ((y < issued_q[..., i]) | (y > issued_q[..., j])) & ok
                 step = np.where(ok.any(axis=0), miss.sum(axis=0) / n - (1 - c), 0.0)
                 cover[p] = np.clip(cover[p] + rate * step, 0.0, 1.0)
     return Forecasts(fc.series[target], fc.origin[target], out[target], fc.target[target],
