@@ -40,10 +40,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
-import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,56 +53,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forecast.features import DataSpec, fit_spec, series_arrays  # noqa: E402
+from _machine import create_ms, current_rss_mb, reference_ms, rss_mb  # noqa: E402
+from _stations import default_model, make_files, station  # noqa: E402
+
+from forecast.features import DataSpec, series_arrays  # noqa: E402
 from forecast.files import atomic_write_text  # noqa: E402
-from forecast.frame import FrameSpec, read_frame  # noqa: E402
+from forecast.frame import read_frame  # noqa: E402
 from forecast.module import ForecastModule  # noqa: E402
 from forecast.predict import forecast_files, load_model, output_name  # noqa: E402
 from forecast.windows import origins as find_origins  # noqa: E402
-
-COVARIATES = ("dewp", "humid", "pressure", "wind_speed", "wind_dir", "precip", "visib")
-BOUNDS = {"temp": (-60.0, 130.0), "dewp": (-80.0, 100.0), "humid": (0.0, 100.0),
-          "pressure": (900.0, 1100.0), "wind_speed": (0.0, 150.0), "wind_dir": (0.0, 360.0),
-          "precip": (0.0, 10.0), "visib": (0.0, 100.0)}
-
-
-def station(k: int, hours: int, rng: np.random.Generator) -> pd.DataFrame:
-    """``hours`` hourly NYC-like rows of one station."""
-    t = pd.date_range("2013-01-01", periods=hours, freq="h", tz="UTC") + pd.Timedelta(
-        hours=int(rng.integers(0, 8000)))
-    hour = np.arange(hours)
-    day = np.sin(2 * np.pi * hour / 24 + rng.uniform(0, 6))
-    year = np.sin(2 * np.pi * hour / (24 * 365.25) + rng.uniform(0, 6))
-    temp = 50 + 10 * day + 15 * year + rng.normal(0, 1.5, hours)  # bounded, however long
-    return pd.DataFrame({
-        "origin": f"S{k:04d}", "time_hour": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "temp": temp.round(2), "dewp": (temp - 10 + rng.normal(0, 2, hours)).round(2),
-        "humid": rng.uniform(30, 95, hours).round(2),
-        "pressure": (1015 + 5 * np.sin(hour / 500)).round(1),
-        "wind_speed": rng.gamma(2, 5, hours).round(2),
-        "wind_dir": rng.uniform(0, 360, hours).round(0),
-        "precip": np.where(rng.random(hours) < 0.05, rng.uniform(0, 0.5, hours), 0).round(2),
-        "visib": rng.uniform(2, 10, hours).round(1),
-    })
-
-
-def make_files(folder: Path, n_files: int, hours: int, seed: int = 0) -> list[Path]:
-    """``n_files`` CSVs of ``hours`` hourly rows each."""
-    rng = np.random.default_rng(seed)
-    paths = []
-    for k in range(n_files):
-        paths.append(folder / f"station_{k:04d}.csv")
-        station(k, hours, rng).to_csv(paths[-1], index=False)
-    return paths
-
-
-def default_model(path: Path) -> ForecastModule:
-    """The default-size causal model (seeded) with a data spec fitted on one generated file."""
-    frame = read_frame(path, FrameSpec("time_hour", "temp", COVARIATES, "origin", "1h",
-                                       bounds=BOUNDS))
-    spec = fit_spec(frame, frame.data["timestamp"].max())
-    torch.manual_seed(0)
-    return ForecastModule(n_features=spec.n_features, data_spec=spec.to_dict()).eval()
 
 
 def get_model(args: argparse.Namespace, sample: Path) -> ForecastModule:
@@ -136,53 +92,6 @@ def one_window_loop(model: ForecastModule, paths: list[Path], out: Path, mode: s
         df = pd.DataFrame(rows, columns=["origin", "cutoff", "timestamp", "step", "forecast"])
         atomic_write_text(out / output_name(path), df.to_csv(index=False))
     return n
-
-
-def reference_ms(repeat: int = 5) -> float:
-    """Best time of a fixed CPU and memory workload (sort and sum 2**20 random floats, a
-    float32 matrix product): printed with every run, so that runs made while the host was
-    slower (other machines on it show neither in ``uptime`` nor as steal time) can be told
-    from runs on a quiet machine."""
-    x = np.random.default_rng(0).random(2**20)
-    a = torch.randn(256, 256)
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        np.sort(x).sum()
-        for _ in range(20):
-            a @ a
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
-
-
-def create_ms(folder: Path, n: int = 300) -> float:
-    """Mean time to create, fill (1.5 kB) and rename one file into a new subfolder of
-    ``folder``: the disk's part of each output, which no batching removes."""
-    sub = Path(tempfile.mkdtemp(dir=folder))
-    data = b"x" * 1500
-    t0 = time.perf_counter()
-    for i in range(n):
-        tmp, final = sub / f".f{i}.tmp", sub / f"f{i}.csv"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        os.write(fd, data)
-        os.close(fd)
-        os.replace(tmp, final)
-    seconds = time.perf_counter() - t0
-    shutil.rmtree(sub)
-    return seconds / n * 1e3
-
-
-def rss_mb() -> float:
-    """Peak resident memory of this process so far."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def current_rss_mb() -> float:
-    """Resident memory of this process now."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return rss_mb()
 
 
 def child(args: argparse.Namespace) -> None:
