@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from forecast.models import at_one
 from forecast.module import ForecastModule
 
 State = tuple[torch.Tensor, ...]
@@ -66,19 +67,6 @@ def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
     return lag + lin.point.conv(buf[..., buf.shape[-1] - (lin.feature_lags - 1 + n):])
 
 
-def _at_one(conv: nn.Module, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """One output of a (grouped) conv whose input x [B, G*I, k] holds exactly its k taps.
-
-    -> [B, G*O]: per group a matrix product, which on a CPU costs a fraction of a
-    convolution call's set-up for a single position.
-    """
-    w = conv.weight if weight is None else weight  # [G*O, I, k]
-    g, (go, i, k) = conv.groups, w.shape
-    out = torch.einsum("bgi,goi->bgo", x.reshape(x.shape[0], g, i * k),
-                       w.reshape(g, go // g, i * k)).reshape(x.shape[0], go)
-    return out if conv.bias is None else out + conv.bias
-
-
 def _outputs(model: ForecastModule, out: torch.Tensor, lin: torch.Tensor | None,
              x: torch.Tensor, quantiles: bool) -> torch.Tensor:
     """Head output [B, K*H*Q, n], linear path [B, H, n] or None, inputs [B, n, F] ->
@@ -101,7 +89,7 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
     """:func:`advance` for one new step, x [B, 1, F], by matrix products at one position."""
     net = model.net
     b = x.shape[0]
-    h = _at_one(net.input, x[:, :, net.conv_features].transpose(1, 2))  # [B, K*C]
+    h = at_one(net.input, x[:, :, net.conv_features].transpose(1, 2))  # [B, K*C]
     skips = 0
     new = []
     for block, d, past in zip(net.blocks, net.dilations, state[:len(net.blocks)], strict=True):
@@ -109,22 +97,20 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
         new.append(buf[..., 1:])
         inner, k = block.conv.conv, block.kernel_size
         w = inner.weight if block.conv.impl == "pad" else block.conv.kernel()[..., :k]
-        y = _at_one(inner, buf[..., ::d], w)  # k taps d apart -> [B, K*2C]
+        y = at_one(inner, buf[..., ::d], w)  # k taps d apart -> [B, K*2C]
         filt, gate = y.view(b, block.members, -1).chunk(2, dim=2)  # [B, K, C] each
         g = block.dropout((torch.tanh(filt) * torch.sigmoid(gate)).reshape(b, -1))  # [B, K*C]
-        h = h + _at_one(block.residual, g[..., None])
-        skips = skips + _at_one(block.skip, g[..., None])
+        h = h + at_one(block.residual, g[..., None])
+        skips = skips + at_one(block.skip, g[..., None])
     out = skips
     for layer in net.head:
-        out = _at_one(layer, out[..., None]) if isinstance(layer, nn.Conv1d) else layer(out)
+        out = at_one(layer, out[..., None]) if isinstance(layer, nn.Conv1d) else layer(out)
     linear = None
     if net.linear is not None:
         lin = net.linear
         buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + 1]
         new.append(buf[..., 1:])
-        linear = (_at_one(lin.lag.conv, buf[:, :1, buf.shape[-1] - lin.lags:])
-                  + _at_one(lin.point.conv, buf[..., buf.shape[-1] - lin.feature_lags:]))
-        linear = linear[..., None]  # [B, H, 1]
+        linear = lin.last(buf.transpose(1, 2))[..., None]  # [B, H, 1]
     if net.quantiles is None:  # the point net's own sums, in their order
         out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
         if linear is not None:
