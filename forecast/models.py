@@ -266,3 +266,14 @@ class WaveNet(nn.Module):
         if self.quantiles is None:
             return out
         return out.transpose(1, 2) if quantiles else out[:, self.median]
+
+
+def last_outputs(model: torch.nn.Module, x: torch.Tensor, quantiles: bool = False
+                 ) -> torch.Tensor:
+    """[B, T, F] -> [B, H]: the forecasts of each window's last position, computing only
+    what that position reads when the model offers it (``forecast_last``, causal only).
+    ``quantiles``: a quantile model's quantiles, [B, H, Q]."""
+    fast = getattr(model, "forecast_last", None)
+    if fast is not None and bool(model.hparams.causal):
+        return fast(x, quantiles)
+    return (model.forward_quantiles(x) if quantiles else model(x))[:, -1]

@@ -15,6 +15,7 @@ import torch
 
 from forecast.features import DataSpec, SeriesArrays
 from forecast.metrics import score
+from forecast.models import last_outputs
 from forecast.windows import Window, tile
 
 
@@ -60,8 +61,8 @@ def predict_windows(
             if last_only:
                 # honest windows: only the last position is scored, so only the positions
                 # it reads are computed
-                last = model.forecast_last(x, quantiles) if quantiles else model.forecast_last(x)
-                y = last[:, None].float().cpu().numpy()  # [B, 1, H (, Q)]
+                y = last_outputs(model, x, quantiles)[:, None]  # [B, 1, H (, Q)]
+                y = y.float().cpu().numpy()
             else:
                 y = dense(x).float().cpu().numpy()  # [B, L, H (, Q)]
             for w, yw in zip(chunk, y, strict=True):

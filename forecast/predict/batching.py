@@ -7,7 +7,7 @@ long backtest is many units, so no pass holds more than a chunk of forecasts.
 A causal model scores a backtest with dense windows (one pass over each stretch), which
 gives the numbers of one window per origin because nothing after an origin reaches it; a
 non-causal model, and every forecast-mode origin, gets one window ending at the origin, of
-which only the last position is computed (:func:`last_outputs`).
+which only the last position is computed (:func:`forecast.models.last_outputs`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from forecast.features import SeriesArrays
+from forecast.models import last_outputs
 from forecast.windows import tile
 
 DENSE_SPAN = 256  # scored positions per dense backtest window
@@ -41,17 +42,6 @@ def units(job: int, origins: list[np.ndarray], chunk: int) -> list[Unit]:
     if out:
         out[-1].last = True
     return out
-
-
-def last_outputs(model: torch.nn.Module, x: torch.Tensor, quantiles: bool = False
-                 ) -> torch.Tensor:
-    """[B, T, F] -> [B, H]: the forecasts of each window's last position, computing only
-    what that position reads when the model offers it (``forecast_last``, causal only).
-    ``quantiles``: a quantile model's quantiles, [B, H, Q]."""
-    fast = getattr(model, "forecast_last", None)
-    if fast is not None and bool(model.hparams.causal):
-        return fast(x, quantiles) if quantiles else fast(x)
-    return (model.forward_quantiles(x) if quantiles else model(x))[:, -1]
 
 
 @torch.inference_mode()
