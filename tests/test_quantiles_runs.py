@@ -191,14 +191,24 @@ def test_evaluate_reports_coverage_calibration_and_figures(tmp_path, ckpt):
                  ReportOptions(station="A", calibration_days=4, audit_rows=8))
     metrics = json.loads((out / "metrics.json").read_text())
     c = metrics["causal"]
-    for key in ("coverage_80", "coverage_90", "coverage_80_calibrated", "coverage_90_calibrated"):
+    for key in ("coverage_80", "coverage_90", "coverage_80_calibrated", "coverage_90_calibrated",
+                "coverage_80_rolling", "coverage_90_rolling", "coverage_80_tracked",
+                "coverage_90_tracked"):
         assert 0 <= c[key] <= 1
+    offsets = c["intervals"]["calibration"][0]["offsets"]
+    assert any(v != 0 for off in offsets.values() for v in off)  # calibration moved them
+    cal = c["intervals"]["honest_calibrated"]["intervals"]["90"]["width"]
+    assert cal != c["intervals"]["honest"]["intervals"]["90"]["width"]
     assert 0 <= metrics["persistence"]["coverage_90"] <= 1
     honest = c["intervals"]["honest"]
     assert list(honest["pinball"]) == ["q0.05", "q0.1", "q0.5", "q0.9", "q0.95"]
     assert len(honest["intervals"]["80"]["coverage_by_horizon"]) == H
     assert c["intervals"]["calibration"][0]["n_origins"] > 0
     report = (out / "report.md").read_text()
-    assert "## Probabilistic forecasts" in report and "calibrated" in report
+    assert "## Probabilistic forecasts" in report
+    for row in ("causal, honest, raw", "causal, honest, calibrated ",
+                "causal, honest, calibrated online", "causal, honest, calibrated by tracking",
+                "persistence-error interval (baseline)"):
+        assert f"| {row}" in report, row
     assert (out / "quantile_fan_chart.png").stat().st_size > 0
     assert (out / "quantile_reliability.png").stat().st_size > 0
