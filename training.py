@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import (
     RichModelSummary,
     RichProgressBar,
 )
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -104,9 +104,11 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
              spec.n_features)
 
     ckpt_dir = out_dir / "checkpoints"
+    logger = make_logger(cfg, out_dir)
     if resume_from is not None:
         check_same_run(resume_from, dict(model.hparams))
-        keep_earlier_log(out_dir / "logs" / "metrics.csv")
+        if isinstance(logger, CSVLogger):  # it would replace the interrupted attempt's rows
+            keep_earlier_log(Path(logger.log_dir) / "metrics.csv")
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",
                                mode="min", save_last=True, auto_insert_metric_name=False,
                                enable_version_counter=False, save_on_train_epoch_end=False)
@@ -122,7 +124,7 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the training loader shards by rank itself
-        default_root_dir=str(out_dir), logger=make_logger(cfg, out_dir),
+        default_root_dir=str(out_dir), logger=logger,
     )
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm, ckpt_path=resume_from)

@@ -122,9 +122,16 @@ def test_kill_then_resume_ends_identical(tmp_path, series_csv):
     rng = np.random.default_rng(12)
     left = kill_at_step(cli(run, args), run, int(rng.integers(6, 24)), float(rng.uniform(0, 0.05)))
     assert 0 < left < 40
+    earlier = run / "logs" / "metrics.csv"  # the killed attempt's rows (or some, if unflushed)
+    if not earlier.exists():
+        earlier.parent.mkdir(parents=True, exist_ok=True)
+        earlier.write_text("epoch,step,train/loss\n0,0,1.0\n")
+    rows = earlier.read_text()
     got = train.train(compose_train([*args, "resume=true"]), run)
     assert weights_hash(run) == weights_hash(tmp_path / "ref")
     assert scores(got) == scores(ref)
+    assert (run / "logs" / "metrics.attempt-1.csv").read_text() == rows  # kept, not replaced
+    assert earlier.read_text() != rows
 
 
 @pytest.mark.slow
