@@ -125,6 +125,7 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
      r"^trainer\.max_steps=-1: allowed: a positive step budget when model\.cosine=true"),
     (("data=era5_uk",), {}, r"^model=causal with data=.*FieldDataModule: field nets"),
     ((*F, *DDP), {}, r"^trainer\.strategy=.*field runs do not train across devices"),
+    (F, {"resume": True}, r"^resume=True: allowed: null for field runs"),
     (("data=csv",), {}, r"^data\.path is required: set it on the command line "
                         r"\(data\.path=\.\.\.\)$"),
     ((), {"model._target_": "forecast.module.Nothing"},

@@ -262,6 +262,9 @@ def check_train(cfg: Mapping[str, Any], multirun: bool = False,
                        or trainer.get("devices") not in (None, 1, "1")):
         raise fail("trainer.strategy", trainer.get("strategy"), "one process (trainer=default "
                    "or gpu): field runs do not train across devices")
+    if field_data and cfg.get("resume"):
+        raise fail("resume", cfg["resume"], "null for field runs (data=era5_uk|field): they do "
+                   "not resume; start the run again without resume")
     check_splits(data.get("splits"), data.get("fractions"), "data")
     if model.get("horizon") != data.get("horizon"):
         raise fail("model.horizon", model.get("horizon"),
