@@ -119,27 +119,23 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
         runs[label] = [quantile_run(r.model, dm, test, calibration_days, batch_size, scaled,
                                     rate) for r in g]
         lv = g[0].model.hparams.quantiles
-        honest = _mean([interval_scores(q.honest.target, q.honest.pred, lv) for q in runs[label]])
-        e = {"quantiles": list(lv), **coverage_keys(honest), "intervals": {"honest": honest}}
+        kinds = [("honest", "")]  # QuantileRun field (and metrics key), coverage-key suffix
         if not g[0].model.hparams.causal:
-            e["intervals"]["teacher_forced"] = _mean([interval_scores(
-                q.teacher_forced.target, q.teacher_forced.pred, lv) for q in runs[label]])
-            e.update(coverage_keys(e["intervals"]["teacher_forced"], "_teacher_forced"))
+            kinds.append(("teacher_forced", "_teacher_forced"))
         if calibration_days is not None:
-            cal = _mean([interval_scores(q.honest_calibrated.target, q.honest_calibrated.pred,
-                                         lv) for q in runs[label]])
-            e["intervals"]["honest_calibrated"] = cal
-            e["intervals"]["calibration"] = [q.calibration for q in runs[label]]
-            e.update(coverage_keys(cal, "_calibrated"))
-            rolling = _mean([interval_scores(q.honest_rolling.target, q.honest_rolling.pred,
-                                             lv) for q in runs[label]])
-            e["intervals"]["honest_rolling"] = rolling
-            e.update(coverage_keys(rolling, "_rolling"))
+            kinds += [("honest_calibrated", "_calibrated"), ("honest_rolling", "_rolling")]
             if rate is not None:
-                tracked = _mean([interval_scores(q.honest_tracked.target,
-                                                 q.honest_tracked.pred, lv) for q in runs[label]])
-                e["intervals"]["honest_tracked"] = {**tracked, "rate": rate}
-                e.update(coverage_keys(tracked, "_tracked"))
+                kinds.append(("honest_tracked", "_tracked"))
+        e = {"quantiles": list(lv), "intervals": {}}
+        for kind, suffix in kinds:
+            scores = _mean([interval_scores(getattr(q, kind).target, getattr(q, kind).pred, lv)
+                            for q in runs[label]])
+            e["intervals"][kind] = scores
+            e.update(coverage_keys(scores, suffix))
+        if calibration_days is not None:
+            e["intervals"]["calibration"] = [q.calibration for q in runs[label]]
+        if rate is not None and calibration_days is not None:
+            e["intervals"]["honest_tracked"]["rate"] = rate
         entries[label] = e
     train = dm.split_origins("train", 1)
     train_fc = collect(dm.arrays, train, Persistence(dm.horizon).predict(dm.arrays, train),
