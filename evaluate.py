@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from forecast.cli import check_config, run_hydra
+from forecast.cli import check_config, run_hydra, settings_code
 from forecast.settings import check_evaluate
 
 if TYPE_CHECKING:
@@ -74,20 +74,14 @@ def evaluate_field_runs(cfg: DictConfig, runs: list[Run], out_dir: Path) -> dict
                            Path(str(cfg.docs_dir)) if cfg.docs_dir else None)
 
 
-_exit = {"code": 2}  # until main() has checked the settings: an argument error
-
-
 def cli() -> int:
     """The command's exit code: 0, 1 (a failed run) or 2 (a bad override or setting)."""
-    _exit["code"] = 2
-    return run_hydra(main, lambda: _exit["code"]) or 0
+    return run_hydra(main, settings_code) or 0
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    _exit["code"] = 2
     check_config(cfg, check_evaluate, log)  # before any run is read; exit 2 with one line
-    _exit["code"] = 1
     from forecast.evaluation.runs import RunError
     from forecast.frame import DataError
     from forecast.module import CheckpointError

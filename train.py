@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from forecast.cli import check_config, one_line_errors, run_hydra, take_verbose_flag
+from forecast.cli import check_config, one_line_errors, run_hydra, settings_code, take_verbose_flag
 from forecast.settings import check_train
 
 ROOT = Path(__file__).resolve().parent
@@ -36,25 +36,19 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'train' has no attribute {name!r}") from None
 
 
-_exit = {"code": 2}  # until main() has checked the settings: an argument error
-
-
 def cli() -> int:
     """The command's exit code: 0, 1 (a failed run) or 2 (a bad override or setting)."""
-    _exit["code"] = 2
-    return run_hydra(main, lambda: _exit["code"]) or 0
+    return run_hydra(main, settings_code) or 0
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    _exit["code"] = 2
     # every DDP process validates on the whole split (forecast.data.EvalBatches, whose
     # length stays exact with loader workers): val/loss needs no sync_dist
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
     warnings.filterwarnings("ignore", message=r".*IterableDataset.*has `__len__` defined.*")
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     check_config(cfg, lambda c: check_train(c, multirun), log)  # before reading any data
-    _exit["code"] = 1
     with one_line_errors(log):  # one line per error; the traceback in train.log (--verbose)
         from training import train  # torch and Lightning: only once the settings passed
 

@@ -83,10 +83,20 @@ def first_missing(cfg: Mapping, keys: Sequence[str]) -> str | None:
     return None
 
 
+_SETTINGS = {"passed": False}  # check_config's verdict on the command running now
+
+
+def settings_code() -> int:
+    """Exit code of a failed command: 1 once :func:`check_config` passed its settings (a
+    run that failed), 2 before (a bad override or setting)."""
+    return 1 if _SETTINGS["passed"] else 2
+
+
 def run_hydra(hydra_main: Callable[[], None],
               failed: Callable[[], int] = lambda: 2) -> int | None:
     """Call a ``@hydra.main`` function: None when it returned, else ``failed()``, the exit
     code of a failure (Hydra exits 1 on a bad override; :func:`one_line_errors` exits too)."""
+    _SETTINGS["passed"] = False
     try:
         hydra_main()
     except SystemExit as exc:
@@ -104,8 +114,10 @@ def check_config(cfg: Mapping, check: Callable[[dict], None], log: logging.Logge
 
     from forecast.settings import SettingsError
 
+    _SETTINGS["passed"] = False
     try:
         check(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
     except (SettingsError, OmegaConfBaseException) as err:
         log.error("%s", one_line(err))
         raise SystemExit(code) from None
+    _SETTINGS["passed"] = True
