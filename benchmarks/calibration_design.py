@@ -1,20 +1,27 @@
-"""Choose the conformal calibration design on validation only (never the test split).
+"""Choose the conformal calibration design without the test split.
 
-``python benchmarks/calibration_design.py RUN_DIR [--holdout-days 7]``
+``python benchmarks/calibration_design.py RUN_DIR [--folds SELECT_DIR] [--variant quantile_head]
+[--holdout-days 7] [--warmup-days 7] [--tolerance 3]``
 
-Honest quantile forecasts of a quantile run at every validation origin whose input window
-reads no training row; the last ``--holdout-days`` of them are held out, and each candidate
-(calibration window of 7, 14 or 21 days just before the held-out block; offsets per
-horizon step or pooled over steps) is calibrated on its window and scored on the held-out
-block: mean absolute gap between observed and nominal coverage of the central intervals,
-overall and per step.
+Validation runs: the quantile run RUN_DIR on its validation split (every origin whose input
+window reads no training row) and, with ``--folds``, every run of the selection variant
+``--variant`` in SELECT_DIR (``python selection.py``: one per fold and seed), each with its
+own model on its early-stopping block and its scored block, origins whose input window reads
+none of its training rows; a fold whose scored targets reach past RUN_DIR's validation is
+refused, so the test split is never read.
 
-Online designs (a window of 7, 14 or 21 days moving with each day, reading only targets
-observed by that day's start; with coverage tracking at rates 0.01 .. 0.2, rate 0: none)
-run from the first validation day and are scored on every validation forecast issued
-``--warmup-days`` or more after it: a month of forecasts rather than one week. The design
-with the smallest coverage gap there (then the smallest per-step gap) is the choice;
-``configs/evaluate.yaml`` holds it. Prints both tables.
+Fixed windows (RUN_DIR only): the last ``--holdout-days`` of validation are held out, and
+each candidate (calibration window of 7, 14 or 21 days just before the held-out block;
+offsets per horizon step or pooled over steps) is calibrated on its window and scored on the
+held-out block: mean absolute gap between observed and nominal coverage of the central
+intervals, overall and per step.
+
+Online designs (a window of 7 .. 28 days moving with each day, reading only targets observed
+by that day's start; with coverage tracking at rates 0.01 .. 0.5, rate 0: none) run in
+every validation run from its first day and are scored on its forecasts issued
+``--warmup-days`` or more after it. The choice (:func:`choose_design`) is the sharpest design
+(lowest mean Winkler score) whose 80 % and 90 % intervals cover within ``--tolerance`` points
+of nominal in every run; ``configs/evaluate.yaml`` holds it. Prints both tables.
 """
 
 from __future__ import annotations
@@ -22,21 +29,36 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.intervals import calibration_origins, rolling_calibrated
-from forecast.evaluation.protocols import forecast_origins
+from forecast.evaluation.intervals import (
+    DesignScore,
+    calibration_origins,
+    choose_design,
+    rolling_calibrated,
+)
+from forecast.evaluation.protocols import Forecasts, forecast_origins
 from forecast.evaluation.runs import load_run
 from forecast.features import DataSpec, series_arrays
 from forecast.module import load_checkpoint
-from forecast.quantiles import apply_offsets, central_pairs, conformal_offsets, coverage
+from forecast.quantiles import (
+    apply_offsets,
+    central_pairs,
+    conformal_offsets,
+    coverage,
+    level_name,
+    winkler,
+)
 from forecast.report.comparison import data_module
 from forecast.report.tables import markdown_table
 
 log = logging.getLogger("calibration_design")
+WINDOWS = (7, 14, 21, 28)  # days
+RATES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 def gap_cells(y: np.ndarray, q: np.ndarray, pairs: list[tuple[int, int, float]]
@@ -51,27 +73,67 @@ def gap_cells(y: np.ndarray, q: np.ndarray, pairs: list[tuple[int, int, float]]
             f"{100 * np.mean(step_gaps):.2f}"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--holdout-days", type=float, default=7.0)
-    parser.add_argument("--warmup-days", type=float, default=7.0)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run = load_run(args.run)
+@dataclass
+class ValidationRun:
+    """Honest quantile forecasts of one run over origins it was not trained on, and the
+    first of them that is scored (the ones before warm the online window up)."""
+
+    name: str
+    fc: Forecasts
+    scored: np.ndarray  # [N] bool
+    step_ns: int
+
+
+def run_forecasts(path: Path, splits: tuple[str, ...]) -> tuple[Forecasts, list, int, object]:
+    """Honest quantile forecasts of ``path``'s model at every origin of ``splits`` whose
+    input window reads no training row (starts at or after the first split's start)."""
+    run = load_run(path)
     model = load_checkpoint(run.checkpoint)
-    levels = model.hparams.quantiles
+    if not model.hparams.get("quantiles"):
+        raise SystemExit(f"{path}: not a quantile run (model.quantiles is null)")
     dm = data_module(run)
     dm.load()
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)
     history = model.receptive_field - 1
-    val_start, val_end = dm.splits["val"]
-    origins = calibration_origins(arrays, dm.split_origins("val", history), val_start,
-                                  val_start, history)
+    per_split = [dm.split_origins(s, history) for s in splits]
+    origins = [np.concatenate(o) for o in zip(*per_split, strict=True)]
+    start = dm.splits[splits[0]][0]
+    origins = calibration_origins(arrays, origins, start, start, history)
     fc = forecast_origins(model, arrays, origins, spec, "honest", dm.span, quantiles=True)
-    cut = (val_end - pd.Timedelta(days=args.holdout_days)).value
-    held = fc.origin + dm.horizon * spec.step.value > cut  # targets in the held-out block
+    return fc, list(model.hparams.quantiles), spec.step.value, dm
+
+
+def warmed(name: str, fc: Forecasts, step_ns: int, warmup_days: float) -> ValidationRun:
+    day_ns = pd.Timedelta(days=1).value
+    first_day = fc.origin.min() // day_ns * day_ns
+    return ValidationRun(name, fc, fc.origin >= first_day + pd.Timedelta(days=warmup_days).value,
+                         step_ns)
+
+
+def fold_runs(select_dir: Path, variant: str, val_end: pd.Timestamp, warmup_days: float
+              ) -> list[ValidationRun]:
+    """The selection variant's runs, each on its early-stopping and scored blocks."""
+    paths = sorted((select_dir / "runs").glob(f"fold*/{variant}_seed*"))
+    if not paths:
+        raise SystemExit(f"{select_dir}/runs: no fold*/{variant}_seed* run folder; run "
+                         f"python selection.py with a variant named {variant}")
+    out = []
+    for path in paths:
+        fc, _, step_ns, dm = run_forecasts(path, ("val", "test"))
+        last = fc.origin.max() + fc.target.shape[1] * step_ns
+        if last > val_end.value:
+            raise SystemExit(f"{path}: its scored block reaches {pd.Timestamp(last)}, past the "
+                             f"validation end {val_end}: it would read the test split")
+        out.append(warmed(f"{path.parent.name}/{path.name}", fc, step_ns, warmup_days))
+    return out
+
+
+def fixed_windows(fc: Forecasts, levels: list[float], holdout_days: float,
+                  val_end: pd.Timestamp, horizon_ns: int) -> None:
+    """Windows at the end of validation, scored on its last ``holdout_days``."""
+    cut = (val_end - pd.Timedelta(days=holdout_days)).value
+    held = fc.origin + horizon_ns > cut  # targets in the held-out block
     last_cal = fc.origin[~held].max()
     pairs = central_pairs(levels)
     rows = []
@@ -96,33 +158,64 @@ def main() -> None:
             rows.append([f"{days} days", ("pooled" if pooled else "per step")
                          + (", scaled" if scaled else ", added"), f"{int(window.sum())}",
                          *gap_cells(fc.target[held], adj, pairs)])
-    print(f"held out: {int(held.sum())} validation origins with targets after "
+    print(f"fixed windows; held out: {int(held.sum())} validation origins with targets after "
           f"{pd.Timestamp(cut)}; intervals {[f'{100 * c:g} %' for *_, c in pairs]}")
     print(markdown_table(["calibration window", "offsets", "origins", "coverage (%)",
                           "coverage gap (points)", "per-step gap (points)"], rows))
-    day_ns = pd.Timedelta(days=1).value
-    first_day = fc.origin.min() // day_ns * day_ns
-    scored = fc.origin >= first_day + pd.Timedelta(days=args.warmup_days).value
-    online, best = [], None
-    for days, scaled, rate in itertools.product((7, 14, 21), (False, True),
-                                            (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)):
-        on = rolling_calibrated(fc, scored, levels, days, spec.step.value, scaled, rate)
-        cells = gap_cells(on.target, on.pred, pairs)
-        week = (on.origin - on.origin.min()) // (7 * day_ns)
-        weekly = np.mean([float(gap_cells(on.target[week == w], on.pred[week == w],
-                                          pairs)[1]) for w in np.unique(week)])
-        online.append([f"{days} days", "scaled" if scaled else "added", f"{rate:g}",
-                       *cells, f"{weekly:.2f}"])
-        key = (float(cells[1]), float(cells[2]))
-        if best is None or key < best[0]:
-            best = (key, days, scaled, rate)
-    print(f"\nonline, from the first validation day; scored: {int(scored.sum())} validation "
-          f"origins issued {args.warmup_days:g} days or more after it")
-    print(markdown_table(["moving window", "offsets", "tracking rate", "coverage (%)",
-                          "coverage gap (points)", "per-step gap (points)",
-                          "weekly gap (points)"], online))
-    print(f"\nchoice: calibration_days={best[1]} calibration_scaled={str(best[2]).lower()} "
-          f"calibration_rate={best[3]:g}")
+
+
+def online_designs(runs: list[ValidationRun], levels: list[float]) -> list[DesignScore]:
+    """Every moving-window design scored in every validation run."""
+    pairs = central_pairs(levels)
+    out = []
+    for days, scaled, rate in itertools.product(WINDOWS, (False, True), RATES):
+        cov, wink = [], []
+        for r in runs:
+            on = rolling_calibrated(r.fc, r.scored, levels, days, r.step_ns, scaled, rate)
+            cov.append([coverage(on.target, on.pred[..., i], on.pred[..., j])
+                        for i, j, _ in pairs])
+            wink.append([winkler(on.target, on.pred[..., i], on.pred[..., j], c)
+                         for i, j, c in pairs])
+        out.append(DesignScore(f"calibration_days={days} calibration_scaled="
+                               f"{str(scaled).lower()} calibration_rate={rate:g}",
+                               np.array(cov), np.array(wink)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--folds", type=Path, help="a selection.py output folder")
+    parser.add_argument("--variant", default="quantile_head")
+    parser.add_argument("--holdout-days", type=float, default=7.0)
+    parser.add_argument("--warmup-days", type=float, default=7.0)
+    parser.add_argument("--tolerance", type=float, default=3.0, help="points of coverage")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    fc, levels, step_ns, dm = run_forecasts(args.run, ("val",))
+    val_end = dm.splits["val"][1]
+    fixed_windows(fc, levels, args.holdout_days, val_end, dm.horizon * step_ns)
+    runs = [warmed(f"{args.run.name} (validation)", fc, step_ns, args.warmup_days)]
+    if args.folds:
+        runs += fold_runs(args.folds, args.variant, val_end, args.warmup_days)
+    pairs = central_pairs(levels)
+    nominal = np.array([c for *_, c in pairs])
+    designs = online_designs(runs, levels)
+    names = [level_name(c) for c in nominal]
+    rows = [[d.name.replace("calibration_", "").replace(" ", ", "),
+             " / ".join(f"{100 * v:.1f}" for v in d.coverage.mean(axis=0)),
+             f"{100 * d.gaps(nominal).mean():.2f}", f"{100 * d.gaps(nominal).max():.2f}",
+             " / ".join(f"{v:.2f}" for v in d.winkler.mean(axis=0))] for d in designs]
+    print(f"\nonline designs in {len(runs)} validation runs ("
+          + ", ".join(f"{r.name}: {int(r.scored.sum())} origins scored" for r in runs)
+          + f"), each from its first day, scored from {args.warmup_days:g} days after it")
+    print(markdown_table(["design", f"coverage {' / '.join(names)} % (mean over runs)",
+                          "mean gap (points)", "worst gap (points)",
+                          f"Winkler {' / '.join(names)} %"], rows))
+    best = choose_design(designs, nominal, args.tolerance / 100)
+    within = best.gaps(nominal).max() <= args.tolerance / 100
+    print(f"\nchoice ({'the sharpest within' if within else 'none within; the smallest worst'}"
+          f" {args.tolerance:g} points): {best.name}")
 
 
 if __name__ == "__main__":

@@ -259,3 +259,18 @@ def test_tracking_keeps_a_stationary_window_calibrated():
     for (i, j, nominal) in central_pairs(LEVELS):
         got = coverage(target[scored], tracked[..., i], tracked[..., j])
         assert abs(got - nominal) < 0.02, (nominal, got)
+
+def test_design_choice_is_the_sharpest_within_tolerance_in_every_run():
+    """A design that covers well on average but misses by 4 points in one run is out,
+    however sharp; among those within tolerance everywhere, the lowest Winkler wins;
+    when none is within, the smallest worst gap."""
+    from forecast.evaluation.intervals import DesignScore, choose_design
+
+    nominal = [0.9, 0.8]
+    sharp_but_misses = DesignScore("a", np.array([[0.94, 0.84], [0.86, 0.76]]),
+                                   np.full((2, 2), 10.0))
+    wide = DesignScore("b", np.array([[0.90, 0.80], [0.89, 0.79]]), np.full((2, 2), 14.0))
+    sharper = DesignScore("c", np.array([[0.92, 0.78], [0.88, 0.82]]), np.full((2, 2), 12.0))
+    assert choose_design([sharp_but_misses, wide, sharper], nominal, 0.03).name == "c"
+    assert choose_design([sharp_but_misses, wide], nominal, 0.03).name == "b"
+    assert choose_design([sharp_but_misses, wide, sharper], nominal, 0.005).name == "b"

@@ -129,6 +129,45 @@ def test_calibration_never_reads_training_rows(tmp_path, ckpt):
     assert not np.array_equal(offsets(perturbed(arrays, val_end, 1), 8), full)
 
 
+def test_online_and_tracked_calibration_never_read_training_rows(tmp_path, ckpt):
+    """The moving window and coverage tracking start from the first validation origin
+    whose input window lies in validation: noise in every training row (target and
+    covariate) leaves their test intervals exactly as they were; noise in validation
+    rows moves them."""
+    from forecast.report.intervals import quantile_run
+
+    path, _ = ckpt
+    model = load_checkpoint(path)
+    base = make_series(24 * 30)
+    splits = {"train": ["2020-01-01", "2020-01-15"], "val": ["2020-01-16", "2020-01-23"],
+              "test": ["2020-01-24", "2020-01-30"]}
+
+    def intervals(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+        frame.to_csv(tmp_path / name, index=False)
+        dm = ForecastDataModule(str(tmp_path / name), time_column="time", target="temp",
+                                covariates=["hum"], series_id="station", horizon=H,
+                                splits=splits)
+        dm.load()
+        test = dm.split_origins("test", model.receptive_field - 1)
+        q = quantile_run(model, dm, test, 4.0, 256, rate=0.2)
+        return q.honest_rolling.pred, q.honest_tracked.pred
+
+    def noisy(before: str, seed: int) -> pd.DataFrame:
+        out = base.copy()
+        rows = pd.to_datetime(out["time"], utc=True) < pd.Timestamp(before, tz="UTC")
+        rng = np.random.default_rng(seed)
+        out.loc[rows, "temp"] = rng.normal(50, 20, rows.sum())
+        out.loc[rows, "hum"] = rng.normal(50, 20, rows.sum())
+        return out
+
+    rolling, tracked = intervals(base, "base.csv")
+    r2, t2 = intervals(noisy("2020-01-16", 1), "train_noise.csv")
+    np.testing.assert_array_equal(r2, rolling)
+    np.testing.assert_array_equal(t2, tracked)
+    r3, t3 = intervals(noisy("2020-01-22", 2), "val_noise.csv")  # teeth
+    assert not np.array_equal(r3, rolling) and not np.array_equal(t3, tracked)
+
+
 @pytest.mark.slow
 def test_train_quantile_model_end_to_end(tmp_path, series_csv):
     cfg = compose_train([*TINY, *csv_overrides(series_csv),

@@ -177,3 +177,29 @@ def rolling_calibrated(fc: Forecasts, target: np.ndarray, levels: Sequence[float
                 cover[p] = np.clip(cover[p] + rate * step, 0.0, 1.0)
     return Forecasts(fc.series[target], fc.origin[target], out[target], fc.target[target],
                      fc.last[target])
+
+
+@dataclass
+class DesignScore:
+    """One online calibration design scored on several validation runs: per run, the
+    coverage [P] and Winkler score [P] of each central interval."""
+
+    name: str
+    coverage: np.ndarray  # [runs, P]
+    winkler: np.ndarray  # [runs, P]
+
+    def gaps(self, nominal: np.ndarray) -> np.ndarray:
+        """[runs, P] absolute coverage gaps to the nominal levels [P]."""
+        return np.abs(self.coverage - nominal[None])
+
+
+def choose_design(designs: Sequence[DesignScore], nominal: Sequence[float],
+                  tolerance: float) -> DesignScore:
+    """The sharpest design (lowest mean Winkler score) among those whose every interval
+    covers within ``tolerance`` of its nominal level in every run; when none does, the
+    one with the smallest worst gap (then the smallest mean gap)."""
+    nom = np.asarray(nominal, float)
+    within = [d for d in designs if d.gaps(nom).max() <= tolerance]
+    if within:
+        return min(within, key=lambda d: float(d.winkler.mean()))
+    return min(designs, key=lambda d: (float(d.gaps(nom).max()), float(d.gaps(nom).mean())))

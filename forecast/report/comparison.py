@@ -45,7 +45,7 @@ class ReportOptions:
     docs_dir: Path | None = None  # also write results.json and the README's figures here
     calibration_days: float | None = 21.0  # quantile models: conformal window (None: off)
     calibration_scaled: bool = False  # conformal offsets as shares of each interval's width
-    calibration_rate: float | None = 0.02  # coverage tracking: daily step of the coverage level
+    calibration_rate: float | None = 0.2  # coverage tracking: daily step of the coverage level
 
 
 def data_module(run: Run) -> ForecastDataModule:

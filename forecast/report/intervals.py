@@ -202,15 +202,15 @@ def write_interval_figures(out_dir: Path, entries: dict[str, dict],
                            runs: dict[str, list[QuantileRun]], levels: list[float],
                            dm: ForecastDataModule, station: str, units: str, lead: int,
                            week_start: pd.Timestamp) -> dict[str, str]:
-    """The fan chart (the first causal quantile model, honest, calibrated online when it
-    is) and
-    the reliability diagram; returns {figure key: file name}."""
+    """The fan chart (the first causal quantile model, honest, with the chosen calibration:
+    tracking, else the online window, else the fixed one, when run) and the reliability
+    diagram; returns {figure key: file name}."""
     figs = {}
     causal = next((n for n, e in entries.items() if n != "persistence"
                    and "teacher_forced" not in e["intervals"]), None)
     if causal is not None:
         q = runs[causal][0]
-        fc = q.honest_rolling or q.honest_calibrated or q.honest
+        fc = q.honest_tracked or q.honest_rolling or q.honest_calibrated or q.honest
         lead = min(lead, dm.horizon)
         valid = fc.origin + lead * dm.spec.step.value
         keep = ((fc.series == station) & (valid >= week_start.value)
@@ -218,7 +218,8 @@ def write_interval_figures(out_dir: Path, entries: dict[str, dict],
         order = np.argsort(valid[keep])
         pick = fc.pred[keep][order, lead - 1]  # [T, Q]
         bands = [Band(pick[:, i], pick[:, j], nominal) for i, j, nominal in central_pairs(levels)]
-        kind = ("calibrated online" if q.honest_rolling is not None
+        kind = ("calibrated by tracking" if q.honest_tracked is not None
+                else "calibrated online" if q.honest_rolling is not None
                 else "calibrated" if q.honest_calibrated is not None else "raw")
         figs["fan_chart"] = fan_chart(
             valid[keep][order].astype("datetime64[ns]"), fc.target[keep][order, lead - 1],
@@ -232,8 +233,8 @@ def write_interval_figures(out_dir: Path, entries: dict[str, dict],
         rel.append(Reliability(name, label, np.asarray(levels),
                                np.asarray([s["below"][level_key(v)] for v in levels]), cov,
                                dashed=kind == "teacher_forced",
-                               marker={"honest_calibrated": "s",
-                                       "honest_rolling": "^"}.get(kind, "o")))
+                               marker={"honest_calibrated": "s", "honest_rolling": "^",
+                                       "honest_tracked": "D"}.get(kind, "o")))
     figs["reliability"] = reliability_figure(
         rel, "Reliability of the quantile forecasts on the test period (all series)")
     for key, fig in figs.items():
