@@ -50,6 +50,9 @@ class ModelResult:
     tf_scores: dict
     honest_scores: dict
     audit: Audit
+    # a quantile model's quantiles [N, H, Q] (its point forecasts above are their median)
+    teacher_forced_quantiles: Forecasts | None = None
+    honest_quantiles: Forecasts | None = None
 
 
 def score_run(run: Run, model: ForecastModule, dm: ForecastDataModule, test: list[np.ndarray],
@@ -57,8 +60,12 @@ def score_run(run: Run, model: ForecastModule, dm: ForecastDataModule, test: lis
     """Teacher-forced and honest forecasts on ``test`` origins, scores and the audit."""
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)  # scaled with the checkpoint's own statistics
-    tf = forecast_origins(model, arrays, test, spec, "teacher_forced", dm.span, batch_size)
-    hon = forecast_origins(model, arrays, test, spec, "honest", dm.span, batch_size)
+    levels = model.hparams.get("quantiles")
+    tfq, honq = (forecast_origins(model, arrays, test, spec, protocol, dm.span, batch_size,
+                                  quantiles=bool(levels))
+                 for protocol in ("teacher_forced", "honest"))
+    # a quantile model is forecast once: its point forecast is the median
+    tf, hon = (tfq, honq) if not levels else (median(tfq, levels), median(honq, levels))
     for fc in (tf, hon):
         if not same_targets(fc, reference):
             raise RunError(f"{run.path}: its test targets differ from the baselines'; the "
@@ -69,7 +76,14 @@ def score_run(run: Run, model: ForecastModule, dm: ForecastDataModule, test: lis
              run.path, station_scores(tf, reference)["all"]["mae"],
              station_scores(hon, reference)["all"]["mae"], aud.past, aud.future, r)
     return ModelResult(run, model, tf, hon, station_scores(tf, reference),
-                       station_scores(hon, reference), aud)
+                       station_scores(hon, reference), aud,
+                       tfq if levels else None, honq if levels else None)
+
+
+def median(fc: Forecasts, levels: list[float]) -> Forecasts:
+    """Quantile forecasts [N, H, Q] -> their median [N, H] (the point forecast)."""
+    return Forecasts(fc.series, fc.origin, fc.pred[..., list(levels).index(0.5)], fc.target,
+                     fc.last)
 
 
 def model_entry(results: list[ModelResult]) -> dict:

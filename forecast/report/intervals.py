@@ -63,12 +63,12 @@ def _mean(values: list) -> object:
 
 def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
                  calibration_days: float | None, batch_size: int, scaled: bool = False,
-                 rate: float | None = None) -> QuantileRun:
+                 rate: float | None = None, scored: ModelResult | None = None) -> QuantileRun:
     """Forecasts of one quantile model; conformal offsets from the last
     ``calibration_days`` of validation (None: no calibration; ``scaled``: offsets as
     shares of each interval's width); ``rate``: also the online window with coverage
     tracking (adaptive conformal), from the first validation origin that reads no training
-    row."""
+    row. ``scored``: the run as scored already, whose test quantiles are reused."""
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)
     levels = model.hparams.quantiles
@@ -78,8 +78,10 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
         return forecast_origins(model, arrays, origins, spec, protocol, dm.span, batch_size,
                                 quantiles=True)
 
-    honest = run(test, "honest")
-    tf = honest if model.hparams.causal else run(test, "teacher_forced")
+    reuse = scored is not None and scored.honest_quantiles is not None
+    honest = scored.honest_quantiles if reuse else run(test, "honest")
+    tf = (honest if model.hparams.causal
+          else scored.teacher_forced_quantiles if reuse else run(test, "teacher_forced"))
     if calibration_days is None:
         return QuantileRun(honest, None, tf, None)
     # every validation origin whose input window reads no training row, forecast once:
@@ -117,7 +119,7 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
     entries, runs = {}, {}
     for label, g in quantile.items():
         runs[label] = [quantile_run(r.model, dm, test, calibration_days, batch_size, scaled,
-                                    rate) for r in g]
+                                    rate, r) for r in g]
         lv = g[0].model.hparams.quantiles
         kinds = [("honest", "")]  # QuantileRun field (and metrics key), coverage-key suffix
         if not g[0].model.hparams.causal:
