@@ -9,27 +9,39 @@ fold, mean and spread) goes to ``selection.md``, ``selection.csv`` and ``selecti
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import hydra
 import pandas as pd
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 import train
+from forecast.cli import (
+    check_config,
+    one_line,
+    one_line_errors,
+    run_hydra,
+    settings_code,
+    take_verbose_flag,
+)
 from forecast.data import ForecastDataModule
 from forecast.evaluation.selection import Fold, SelectionError, rolling_folds, select
 from forecast.files import atomic_write_text, write_json
-from forecast.frame import DataError
 from forecast.report.selection import (
     selection_csv,
     selection_markdown,
     strongest_baseline,
     summarise,
 )
-from forecast.settings import SettingsError, check_train
+from forecast.settings import SettingsError, check_select, check_train
 
 log = logging.getLogger("selection")
 
@@ -42,6 +54,19 @@ def training_config(overrides: list[str], fold: Fold | None = None) -> DictConfi
     return cfg
 
 
+def check_variants(cfg: Mapping[str, Any]) -> None:
+    """Compose and check every variant's training settings (``train_overrides`` then its
+    own) as ``train.py`` would; the first bad one is a :class:`SettingsError` naming it."""
+    common = [str(o) for o in cfg.get("train_overrides") or []]
+    variants = cfg.get("variants") or {}
+    for name, extra in {"(common)": [], **variants}.items():
+        try:
+            check_train(OmegaConf.to_container(training_config([*common, *map(str, extra)]),
+                                               resolve=True, throw_on_missing=False))
+        except (SettingsError, HydraException, OmegaConfBaseException) as err:
+            raise SettingsError(f"variant {name}: {one_line(err)}") from None
+
+
 def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
     """Train and score every variant and baseline on every fold; write the table."""
     out_dir = Path(out_dir)
@@ -50,12 +75,7 @@ def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
     if not variants and not cfg.baselines:
         raise SelectionError("nothing to compare: no variants (variants=default) and no "
                              "baselines")
-    for name, extra in {"(common)": [], **variants}.items():  # every run's settings, first
-        try:
-            check_train(OmegaConf.to_container(training_config([*common, *extra]),
-                                               resolve=True, throw_on_missing=False))
-        except SettingsError as err:
-            raise SettingsError(f"variant {name}: {err}") from None
+    check_variants(cfg)  # every run's settings, before the first is trained
     base = training_config(common)
     dm: ForecastDataModule = instantiate(base.data, _convert_="all")
     dm.load()
@@ -93,16 +113,21 @@ def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="select")
 def main(cfg: DictConfig) -> None:
+    def check(plain: dict) -> None:
+        check_select(plain)
+        check_variants(plain)
+
+    check_config(cfg, check, log)  # exit 2 on a bad setting, before any data is read
     log.info("variants: %s", OmegaConf.to_container(cfg.variants))
-    try:
+    with one_line_errors(log):  # one line per error; the traceback in selection.log
         run_selection(cfg, HydraConfig.get().runtime.output_dir)
-    except SettingsError as err:  # a variant's training settings: an argument error
-        log.error("%s", err)
-        raise SystemExit(2) from None
-    except (SelectionError, DataError) as err:
-        log.error("%s", err)
-        raise SystemExit(1) from None
+
+
+def cli() -> int:
+    """The command's exit code: 0, 1 (a failed run) or 2 (a bad override or setting)."""
+    return run_hydra(main, settings_code) or 0
 
 
 if __name__ == "__main__":
-    main()
+    take_verbose_flag()
+    sys.exit(cli())

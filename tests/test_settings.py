@@ -25,7 +25,7 @@ from forecast.data import ForecastDataModule
 from forecast.fields.data import FieldDataModule
 from forecast.fields.module import FieldModule
 from forecast.module import ForecastModule
-from forecast.settings import SettingsError, check_evaluate, check_train
+from forecast.settings import SettingsError, check_evaluate, check_select, check_train
 from forecast.settings.signatures import ARGUMENTS, STRATEGIES
 from forecast.settings.training import (
     DataSettings,
@@ -234,7 +234,7 @@ def test_cli_refuses_a_bad_setting_with_exit_2_before_reading_data(tmp_path):
     assert not (run / "config.yaml").exists()  # nothing of a run: not even the config
 
 
-@pytest.mark.parametrize("entry", [train, evaluate])
+@pytest.mark.parametrize("entry", [train, evaluate, selection])
 def test_a_bad_override_exits_2_as_a_bad_setting_does(entry, monkeypatch):
     """Hydra exits 1 when it cannot compose: before main() has checked the settings that
     is an argument error, exit 2 (a run that fails after the check exits 1: the real entry
@@ -256,6 +256,39 @@ def test_selection_checks_every_variants_settings_before_reading_data(tmp_path):
         with pytest.raises(SettingsError, match=r"^variant fast: model\.lr=-0\.1: allowed: "
                                                 r"> 0$"):
             selection.run_selection(cfg, tmp_path / "select")
+
+
+def test_selection_settings():
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        def composed(overrides: list[str]) -> dict:
+            return plain(compose(config_name="select", overrides=overrides))
+
+        check_select(composed(["variants=heads", "seeds=[0,1]", "fold_length=336h"]))
+        for override, expected in [
+                ("folds=0", r"^folds=0: allowed: >= 1$"),
+                ("folds=abc", r"^folds='abc': expected an int"),
+                ("fold_length=abc", r"^fold_length='abc': allowed: a positive pandas Timedelta"),
+                ("stop_length=-3D", r"^stop_length='-3D': allowed: a positive pandas"),
+                ("seeds=[]", r"^seeds=\[\]: allowed: at least one seed$"),
+                ("+variants.x=fast", r"^variants\.x='fast': expected a list of training "
+                                     r"overrides"),
+                ("+sead=1", r"^sead: unknown key; allowed keys of the top level")]:
+            with pytest.raises(SettingsError, match=expected):
+                check_select(composed([override]))
+
+
+def test_selection_names_a_variant_that_does_not_compose(tmp_path):
+    """An override Hydra cannot apply is a bad setting of that variant, not a traceback."""
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = plain(compose(config_name="select", overrides=[
+            "variants=none", "+variants.odd=['model.nosuch=1']"]))
+        with pytest.raises(SettingsError, match=r"^variant odd: ConfigCompositionException: "
+                                                r"Could not override 'model\.nosuch'"):
+            selection.check_variants(cfg)
+        cfg["variants"] = {"odd": ["model=nosuch"]}
+        with pytest.raises(SettingsError, match=r"^variant odd: MissingConfigException: "
+                                                r".*'model/nosuch'"):
+            selection.check_variants(cfg)
 
 
 @pytest.mark.parametrize("target", sorted(ARGUMENTS))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from forecast.settings.rules import Rule, at_least, check_section, key, within
+from forecast.settings.rules import Rule, SettingsError, at_least, check_section, key, within
 
 POSITIVE = at_least(1)
 
@@ -51,3 +51,40 @@ def check_evaluate(cfg: Mapping[str, Any]) -> None:
     """Refuse the first bad setting of a composed ``evaluate.yaml`` (plain containers)."""
     check_section(EvaluateSettings, "", cfg)
     check_section(PointSettings, "point", cfg.get("point") or {})
+
+
+def _timedelta(value: Any) -> bool:
+    import pandas as pd  # only when a selection is checked
+
+    try:
+        return pd.Timedelta(str(value)) > pd.Timedelta(0)
+    except ValueError:
+        return False
+
+
+POSITIVE_SPAN = Rule(_timedelta, "a positive pandas Timedelta, e.g. 30D or 336h")
+
+
+@dataclass(frozen=True)
+class SelectSettings:
+    """Top level of ``configs/select.yaml`` (``selection.py``); each variant's training
+    settings are checked as ``train.py``'s, by :func:`check_train`."""
+
+    baselines: dict = key()
+    variants: dict | None = key()
+    folds: int = key(POSITIVE)
+    fold_length: str = key(POSITIVE_SPAN)
+    stop_length: str = key(POSITIVE_SPAN)
+    seeds: list[int] = key(Rule(lambda v: len(v) > 0, "at least one seed"))
+    train_overrides: list[str] = key()
+    units: str = key()
+    batch_size: int = key(POSITIVE)
+
+
+def check_select(cfg: Mapping[str, Any]) -> None:
+    """Refuse the first bad setting of a composed ``select.yaml`` (plain containers)."""
+    check_section(SelectSettings, "", cfg)
+    for name, overrides in (cfg.get("variants") or {}).items():
+        if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+            raise SettingsError(f"variants.{name}={overrides!r}: expected a list of training "
+                                "overrides such as ['model.channels=16']")
