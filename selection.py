@@ -33,7 +33,7 @@ from forecast.cli import (
     take_verbose_flag,
 )
 from forecast.data import ForecastDataModule
-from forecast.evaluation.selection import Fold, SelectionError, rolling_folds, select
+from forecast.evaluation.selection import Fold, rolling_folds, select
 from forecast.files import atomic_write_text, write_json
 from forecast.report.selection import (
     selection_csv,
@@ -63,8 +63,16 @@ def check_variants(cfg: Mapping[str, Any]) -> None:
         try:
             check_train(OmegaConf.to_container(training_config([*common, *map(str, extra)]),
                                                resolve=True, throw_on_missing=False))
-        except (SettingsError, HydraException, OmegaConfBaseException) as err:
+        except (SettingsError, HydraException, OmegaConfBaseException,
+                ValueError) as err:  # ValueError: Hydra's, for an override of a wrong kind
             raise SettingsError(f"variant {name}: {one_line(err)}") from None
+
+
+def check_selection(plain: Mapping[str, Any]) -> None:
+    """The selection's own settings, then every variant's training settings (before any
+    data is read or any run trained)."""
+    check_select(plain)
+    check_variants(plain)
 
 
 def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
@@ -72,10 +80,7 @@ def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     common = [str(o) for o in cfg.train_overrides]
     variants = {str(k): [str(o) for o in v] for k, v in (cfg.get("variants") or {}).items()}
-    if not variants and not cfg.baselines:
-        raise SelectionError("nothing to compare: no variants (variants=default) and no "
-                             "baselines")
-    check_variants(cfg)  # every run's settings, before the first is trained
+    check_selection(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
     base = training_config(common)
     dm: ForecastDataModule = instantiate(base.data, _convert_="all")
     dm.load()
@@ -113,11 +118,7 @@ def run_selection(cfg: DictConfig, out_dir: str | Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="select")
 def main(cfg: DictConfig) -> None:
-    def check(plain: dict) -> None:
-        check_select(plain)
-        check_variants(plain)
-
-    check_config(cfg, check, log)  # exit 2 on a bad setting, before any data is read
+    check_config(cfg, check_selection, log)  # exit 2 on a bad setting, before any data is read
     log.info("variants: %s", OmegaConf.to_container(cfg.variants))
     with one_line_errors(log):  # one line per error; the traceback in selection.log
         run_selection(cfg, HydraConfig.get().runtime.output_dir)

@@ -30,6 +30,8 @@ What it does:
   hourly rows (every origin, 24 values each, streamed to disk); it prints the resident
   memory after loading (interpreter, torch, the model) and the peak, and their difference;
 - ``--profile DIR``: profiles one more batched forecast-mode run (cProfile) into DIR;
+- ``--tmp-root DIR``: inputs and outputs go there instead of the system's temporary folder
+  (a tmpfs such as /dev/shm takes the disk's file-creation time out of both ways);
 - a fixed reference workload is timed before and after the throughput runs, and so is
   creating one small file (create, write, rename): on a shared host they tell a quiet
   machine and disk from slowed ones when ``uptime`` does not.
@@ -176,6 +178,8 @@ def main() -> None:
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     ap.add_argument("--sample", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.tmp_root is not None and not args.tmp_root.is_dir():
+        ap.error(f"--tmp-root {args.tmp_root}: not a folder")
     torch.set_num_threads(args.threads)
     if args.child:
         child(args)

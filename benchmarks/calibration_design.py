@@ -35,16 +35,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.data import ForecastDataModule
 from forecast.evaluation.intervals import (
     DesignScore,
-    calibration_origins,
     choose_design,
     rolling_calibrated,
+    unseen_quantiles,
 )
-from forecast.evaluation.protocols import Forecasts, forecast_origins
+from forecast.evaluation.protocols import Forecasts
 from forecast.evaluation.runs import load_run
 from forecast.features import DataSpec, series_arrays
-from forecast.module import load_checkpoint
+from forecast.module import ForecastModule, load_checkpoint
 from forecast.quantiles import (
     apply_offsets,
     central_pairs,
@@ -84,48 +85,51 @@ class ValidationRun:
     step_ns: int
 
 
-def run_forecasts(path: Path, splits: tuple[str, ...]) -> tuple[Forecasts, list, int, object]:
-    """Honest quantile forecasts of ``path``'s model at every origin of ``splits`` whose
-    input window reads no training row (starts at or after the first split's start)."""
+def load_quantile_run(path: Path) -> tuple[ForecastModule, ForecastDataModule]:
+    """A quantile run's best checkpoint and its data module, loaded."""
     run = load_run(path)
     model = load_checkpoint(run.checkpoint)
     if not model.hparams.get("quantiles"):
         raise SystemExit(f"{path}: not a quantile run (model.quantiles is null)")
     dm = data_module(run)
     dm.load()
+    return model, dm
+
+
+def unseen(model: ForecastModule, dm: ForecastDataModule, splits: tuple[str, ...]) -> Forecasts:
+    """Honest quantile forecasts at the origins of ``splits`` that read no training row."""
     spec = DataSpec.from_dict(model.hparams.data_spec)
-    arrays = series_arrays(dm.frame, spec)
-    history = model.receptive_field - 1
-    per_split = [dm.split_origins(s, history) for s in splits]
-    origins = [np.concatenate(o) for o in zip(*per_split, strict=True)]
-    start = dm.splits[splits[0]][0]
-    origins = calibration_origins(arrays, origins, start, start, history)
-    fc = forecast_origins(model, arrays, origins, spec, "honest", dm.span, quantiles=True)
-    return fc, list(model.hparams.quantiles), spec.step.value, dm
+    return unseen_quantiles(model, series_arrays(dm.frame, spec), spec, dm, splits)
 
 
 def warmed(name: str, fc: Forecasts, step_ns: int, warmup_days: float) -> ValidationRun:
+    """``fc`` as a validation run scored from ``warmup_days`` after its first day."""
     day_ns = pd.Timedelta(days=1).value
     first_day = fc.origin.min() // day_ns * day_ns
     return ValidationRun(name, fc, fc.origin >= first_day + pd.Timedelta(days=warmup_days).value,
                          step_ns)
 
 
-def fold_runs(select_dir: Path, variant: str, val_end: pd.Timestamp, warmup_days: float
-              ) -> list[ValidationRun]:
-    """The selection variant's runs, each on its early-stopping and scored blocks."""
+def fold_runs(select_dir: Path, variant: str, levels: list[float], val_end: pd.Timestamp,
+              warmup_days: float) -> list[ValidationRun]:
+    """The selection variant's runs, each on its early-stopping and scored blocks; a run
+    whose scored block ends after ``val_end`` is refused before anything is forecast."""
     paths = sorted((select_dir / "runs").glob(f"fold*/{variant}_seed*"))
     if not paths:
         raise SystemExit(f"{select_dir}/runs: no fold*/{variant}_seed* run folder; run "
                          f"python selection.py with a variant named {variant}")
     out = []
     for path in paths:
-        fc, _, step_ns, dm = run_forecasts(path, ("val", "test"))
-        last = fc.origin.max() + fc.target.shape[1] * step_ns
-        if last > val_end.value:
-            raise SystemExit(f"{path}: its scored block reaches {pd.Timestamp(last)}, past the "
+        model, dm = load_quantile_run(path)
+        if dm.splits["test"][1] > val_end:
+            raise SystemExit(f"{path}: its scored block ends {dm.splits['test'][1]}, after the "
                              f"validation end {val_end}: it would read the test split")
-        out.append(warmed(f"{path.parent.name}/{path.name}", fc, step_ns, warmup_days))
+        if list(model.hparams.quantiles) != levels:
+            raise SystemExit(f"{path}: quantile levels {list(model.hparams.quantiles)} differ "
+                             f"from the run's {levels}")
+        fc = unseen(model, dm, ("val", "test"))
+        step = DataSpec.from_dict(model.hparams.data_spec).step.value
+        out.append(warmed(f"{path.parent.name}/{path.name}", fc, step, warmup_days))
     return out
 
 
@@ -177,7 +181,8 @@ def online_designs(runs: list[ValidationRun], levels: list[float]) -> list[Desig
             wink.append([winkler(on.target, on.pred[..., i], on.pred[..., j], c)
                          for i, j, c in pairs])
         out.append(DesignScore(f"calibration_days={days} calibration_scaled="
-                               f"{str(scaled).lower()} calibration_rate={rate:g}",
+                               f"{str(scaled).lower()} calibration_rate="
+                               + (f"{rate:g}" if rate > 0 else "null"),
                                np.array(cov), np.array(wink)))
     return out
 
@@ -192,12 +197,15 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=3.0, help="points of coverage")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    fc, levels, step_ns, dm = run_forecasts(args.run, ("val",))
+    model, dm = load_quantile_run(args.run)
+    levels = list(model.hparams.quantiles)
+    step_ns = DataSpec.from_dict(model.hparams.data_spec).step.value
+    fc = unseen(model, dm, ("val",))
     val_end = dm.splits["val"][1]
     fixed_windows(fc, levels, args.holdout_days, val_end, dm.horizon * step_ns)
     runs = [warmed(f"{args.run.name} (validation)", fc, step_ns, args.warmup_days)]
     if args.folds:
-        runs += fold_runs(args.folds, args.variant, val_end, args.warmup_days)
+        runs += fold_runs(args.folds, args.variant, levels, val_end, args.warmup_days)
     pairs = central_pairs(levels)
     nominal = np.array([c for *_, c in pairs])
     designs = online_designs(runs, levels)

@@ -260,6 +260,7 @@ def test_tracking_keeps_a_stationary_window_calibrated():
         got = coverage(target[scored], tracked[..., i], tracked[..., j])
         assert abs(got - nominal) < 0.02, (nominal, got)
 
+
 def test_design_choice_is_the_sharpest_within_tolerance_in_every_run():
     """A design that covers well on average but misses by 4 points in one run is out,
     however sharp; among those within tolerance everywhere, the lowest Winkler wins;

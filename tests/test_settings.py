@@ -269,12 +269,16 @@ def test_selection_settings():
                 ("folds=abc", r"^folds='abc': expected an int"),
                 ("fold_length=abc", r"^fold_length='abc': allowed: a positive pandas Timedelta"),
                 ("stop_length=-3D", r"^stop_length='-3D': allowed: a positive pandas"),
-                ("seeds=[]", r"^seeds=\[\]: allowed: at least one seed$"),
+                ("seeds=[]", r"^seeds=\[\]: allowed: at least one seed, each once$"),
+                ("seeds=[0,0]", r"^seeds=\[0, 0\]: allowed: at least one seed, each once$"),
                 ("+variants.x=fast", r"^variants\.x='fast': expected a list of training "
                                      r"overrides"),
                 ("+sead=1", r"^sead: unknown key; allowed keys of the top level")]:
             with pytest.raises(SettingsError, match=expected):
                 check_select(composed([override]))
+        nothing = {**composed(["variants=none"]), "baselines": {}}
+        with pytest.raises(SettingsError, match=r"^variants and baselines are both empty"):
+            check_select(nothing)
 
 
 def test_selection_names_a_variant_that_does_not_compose(tmp_path):
@@ -289,6 +293,28 @@ def test_selection_names_a_variant_that_does_not_compose(tmp_path):
         with pytest.raises(SettingsError, match=r"^variant odd: MissingConfigException: "
                                                 r".*'model/nosuch'"):
             selection.check_variants(cfg)
+
+
+def test_selection_cli_exits_2_on_a_bad_variant_and_1_on_a_failed_run(tmp_path):
+    """The real entry point: a variant Hydra cannot compose is one line and exit 2 before
+    any data is read; a run that fails (its data file is absent) is one line and exit 1."""
+    script = str(Path(selection.__file__).resolve())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run(*args: str) -> tuple[int, list[str]]:
+        proc = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300, env=env)
+        return proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()
+
+    code, lines = run("train_overrides=['model.nosuch=1']")
+    assert code == 2, lines[-5:]
+    assert len(lines) == 1 and lines[0].endswith(
+        "variant (common): ConfigCompositionException: Could not override 'model.nosuch'.")
+    code, lines = run(f"train_overrides=['data.path={tmp_path / 'absent.csv'}']")
+    assert code == 1, lines[-5:]
+    errors = [line for line in lines if "[ERROR]" in line]
+    assert len(errors) == 2 and errors[0].endswith("absent.csv: file not found")
+    assert "the traceback is in" in errors[1] and "Traceback" not in "\n".join(lines)
 
 
 @pytest.mark.parametrize("target", sorted(ARGUMENTS))

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.protocols import Forecasts
-from forecast.features import SeriesArrays
+from forecast.evaluation.protocols import Forecasts, forecast_origins
+from forecast.features import DataSpec, SeriesArrays
+
+if TYPE_CHECKING:
+    import torch
+
+    from forecast.data import ForecastDataModule
 from forecast.quantiles import (
     apply_offsets,
     central_pairs,
@@ -74,6 +80,21 @@ def calibration_origins(arrays: list[SeriesArrays], origins: list[np.ndarray],
         out.append(o[(a.times[o - history] >= val_start.value)
                      & (a.times[o] >= window_start.value)])
     return out
+
+
+def unseen_quantiles(model: torch.nn.Module, arrays: list[SeriesArrays], spec: DataSpec,
+                     dm: ForecastDataModule, splits: Sequence[str], batch_size: int = 256
+                     ) -> Forecasts:
+    """Honest quantile forecasts ``pred`` [N, H, Q] at every origin of ``splits`` (in
+    order, e.g. ``("val",)``) whose whole input window lies at or after the first split's
+    start: no training row, input or target, is read."""
+    history = model.receptive_field - 1
+    per_split = [dm.split_origins(s, history) for s in splits]
+    origins = [np.concatenate(o) for o in zip(*per_split, strict=True)]
+    start = dm.splits[splits[0]][0]
+    return forecast_origins(model, arrays, calibration_origins(arrays, origins, start, start,
+                                                               history),
+                            spec, "honest", dm.span, batch_size, quantiles=True)
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""The report's probabilistic part: quantile models scored honestly (raw and conformally
-calibrated on the end of validation), the standard twin's teacher-forced intervals beside
-its honest ones, the persistence-error baseline interval; a table, a fan chart and a
-reliability diagram."""
+"""The report's probabilistic part: quantile models scored honestly (raw; conformally
+calibrated on the end of validation, online by a moving window, and by coverage tracking),
+the standard twin's teacher-forced intervals beside its honest ones, the persistence-error
+baseline interval; a table, a fan chart and a reliability diagram."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from forecast.data import ForecastDataModule
 from forecast.evaluation.intervals import (
     calibrate,
     calibrated,
-    calibration_origins,
     coverage_keys,
     interval_scores,
     persistence_quantiles,
     rolling_calibrated,
+    unseen_quantiles,
 )
 from forecast.evaluation.protocols import Forecasts, collect, forecast_origins
 from forecast.evaluation.scoring import ModelResult
@@ -72,7 +72,6 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
     spec = DataSpec.from_dict(model.hparams.data_spec)
     arrays = series_arrays(dm.frame, spec)
     levels = model.hparams.quantiles
-    history = model.receptive_field - 1
 
     def run(origins: list[np.ndarray], protocol: str) -> Forecasts:
         return forecast_origins(model, arrays, origins, spec, protocol, dm.span, batch_size,
@@ -86,20 +85,19 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
         return QuantileRun(honest, None, tf, None)
     # every validation origin whose input window reads no training row, forecast once:
     # the fixed window is its last calibration_days, online calibration moves through it
-    val_start, val_end = dm.splits["val"]
-    val = run(calibration_origins(arrays, dm.split_origins("val", history), val_start,
-                                  val_start, history), "honest")
+    val_end = dm.splits["val"][1]
+    val = unseen_quantiles(model, arrays, spec, dm, ("val",), batch_size)
     cal = calibrate(val.select(val.origin >= (val_end - pd.Timedelta(days=calibration_days))
                                .value), levels, scaled)
     log.info("%s: conformal calibration on %d validation origins %s .. %s", model.hparams.name,
              cal.n_origins, cal.first_origin, cal.last_origin)
     both = Forecasts(*(np.concatenate([getattr(val, k), getattr(honest, k)])
                        for k in ("series", "origin", "pred", "target", "last")))
-    scored = np.arange(len(both.origin)) >= len(val.origin)
-    rolling = rolling_calibrated(both, scored, levels, calibration_days, spec.step.value,
+    in_test = np.arange(len(both.origin)) >= len(val.origin)
+    rolling = rolling_calibrated(both, in_test, levels, calibration_days, spec.step.value,
                                  scaled)
     tracked = (None if rate is None else rolling_calibrated(
-        both, scored, levels, calibration_days, spec.step.value, scaled, rate))
+        both, in_test, levels, calibration_days, spec.step.value, scaled, rate))
     return QuantileRun(honest, calibrated(honest, levels, cal), tf,
                        {**cal.to_dict(levels), "days": calibration_days}, rolling, tracked)
 

@@ -75,7 +75,8 @@ class SelectSettings:
     folds: int = key(POSITIVE)
     fold_length: str = key(POSITIVE_SPAN)
     stop_length: str = key(POSITIVE_SPAN)
-    seeds: list[int] = key(Rule(lambda v: len(v) > 0, "at least one seed"))
+    seeds: list[int] = key(Rule(lambda v: len(v) > 0 and len(set(v)) == len(v),
+                                "at least one seed, each once"))
     train_overrides: list[str] = key()
     units: str = key()
     batch_size: int = key(POSITIVE)
@@ -84,6 +85,9 @@ class SelectSettings:
 def check_select(cfg: Mapping[str, Any]) -> None:
     """Refuse the first bad setting of a composed ``select.yaml`` (plain containers)."""
     check_section(SelectSettings, "", cfg)
+    if not cfg.get("variants") and not cfg.get("baselines"):
+        raise SettingsError("variants and baselines are both empty: nothing to compare; "
+                            "choose variants=default (or another file in configs/variants)")
     for name, overrides in (cfg.get("variants") or {}).items():
         if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
             raise SettingsError(f"variants.{name}={overrides!r}: expected a list of training "
