@@ -203,7 +203,10 @@ def test_onnx_export_carries_the_quantiles(tmp_path, ckpt):
     np.testing.assert_allclose(got, q[:, 29].numpy(), rtol=0, atol=1e-5)
 
 
-def test_evaluate_reports_coverage_calibration_and_figures(tmp_path, ckpt):
+def evaluate_quantile_run(tmp_path: Path, ckpt_path: Path, val: list[str]
+                          ) -> tuple[dict, Path]:
+    """``evaluate``'s report on the quantile checkpoint over a 30-day series whose
+    validation split is ``val``; -> (metrics.json, the report folder)."""
     import json
 
     import yaml
@@ -216,19 +219,43 @@ def test_evaluate_reports_coverage_calibration_and_figures(tmp_path, ckpt):
     make_series(24 * 30).to_csv(csv, index=False)
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "best.ckpt").write_bytes(ckpt[0].read_bytes())
+    (run_dir / "checkpoints" / "best.ckpt").write_bytes(ckpt_path.read_bytes())
     (run_dir / "metrics.json").write_text("{}")
     data = {"_target_": "forecast.data.ForecastDataModule", "path": str(csv),
             "time_column": "time", "target": "temp", "covariates": ["hum"],
             "series_id": "station", "horizon": H,
-            "splits": {"train": ["2020-01-01", "2020-01-15"], "val": ["2020-01-16", "2020-01-23"],
+            "splits": {"train": ["2020-01-01", "2020-01-15"], "val": val,
                        "test": ["2020-01-24", "2020-01-30"]}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(
         {"data": data, "model": {"name": "causal", "causal": True}, "seed": 0}))
     out = tmp_path / "eval"
     compare_runs([load_run(run_dir)], {"persistence": Persistence(H)}, out,
                  ReportOptions(station="A", calibration_days=4, audit_rows=8))
-    metrics = json.loads((out / "metrics.json").read_text())
+    return json.loads((out / "metrics.json").read_text()), out
+
+
+def test_evaluate_skips_calibration_when_validation_is_shorter_than_the_context(
+        tmp_path, ckpt, caplog):
+    """No validation origin has its input window (R - 1 = 14 steps) inside a 10-hour
+    validation split: the raw intervals are still scored, calibration is skipped with one
+    warning that says why, and no calibrated figure is reported."""
+    with caplog.at_level("WARNING"):
+        metrics, out = evaluate_quantile_run(tmp_path, ckpt[0],
+                                             ["2020-01-16T00:00", "2020-01-16T09:00"])
+    c = metrics["causal"]
+    assert 0 <= c["coverage_90"] <= 1 and 0 <= c["coverage_80"] <= 1
+    assert not any(k.startswith("coverage_") and k.endswith(("_calibrated", "_rolling",
+                                                             "_tracked")) for k in c)
+    assert c["intervals"]["calibration"] == [None]
+    assert any("no conformal calibration: no validation origin has its 14 steps of input"
+               in r.getMessage() for r in caplog.records)
+    report = (out / "report.md").read_text()
+    assert "| causal, honest, raw" in report and "calibrated" not in report.split(
+        "## Probabilistic forecasts")[1].split("\n\n", 2)[1]
+
+
+def test_evaluate_reports_coverage_calibration_and_figures(tmp_path, ckpt):
+    metrics, out = evaluate_quantile_run(tmp_path, ckpt[0], ["2020-01-16", "2020-01-23"])
     c = metrics["causal"]
     for key in ("coverage_80", "coverage_90", "coverage_80_calibrated", "coverage_90_calibrated",
                 "coverage_80_rolling", "coverage_90_rolling", "coverage_80_tracked",

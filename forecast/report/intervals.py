@@ -85,8 +85,15 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
         return QuantileRun(honest, None, tf, None)
     # every validation origin whose input window reads no training row, forecast once:
     # the fixed window is its last calibration_days, online calibration moves through it
-    val_end = dm.splits["val"][1]
+    val_start, val_end = dm.splits["val"]
     val = unseen_quantiles(model, arrays, spec, dm, ("val",), batch_size)
+    if len(val.origin) == 0:  # calibration is optional: the raw intervals are still scored
+        log.warning("%s: no conformal calibration: no validation origin has its %d steps of "
+                    "input and %d targets inside validation (%s .. %s); lengthen the "
+                    "validation split (data.splits or data.fractions)", model.hparams.name,
+                    model.receptive_field - 1, dm.horizon, f"{val_start:%Y-%m-%d %H:%M}",
+                    f"{val_end:%Y-%m-%d %H:%M}")
+        return QuantileRun(honest, None, tf, None)
     cal = calibrate(val.select(val.origin >= (val_end - pd.Timedelta(days=calibration_days))
                                .value), levels, scaled)
     log.info("%s: conformal calibration on %d validation origins %s .. %s", model.hparams.name,
@@ -122,7 +129,9 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
         kinds = [("honest", "")]  # QuantileRun field (and metrics key), coverage-key suffix
         if not g[0].model.hparams.causal:
             kinds.append(("teacher_forced", "_teacher_forced"))
-        if calibration_days is not None:
+        calibrated = calibration_days is not None and all(
+            q.honest_calibrated is not None for q in runs[label])  # else: validation too short
+        if calibrated:
             kinds += [("honest_calibrated", "_calibrated"), ("honest_rolling", "_rolling")]
             if rate is not None:
                 kinds.append(("honest_tracked", "_tracked"))
@@ -133,8 +142,8 @@ def interval_entries(groups: dict[str, list[ModelResult]], dm: ForecastDataModul
             e["intervals"][kind] = scores
             e.update(coverage_keys(scores, suffix))
         if calibration_days is not None:
-            e["intervals"]["calibration"] = [q.calibration for q in runs[label]]
-        if rate is not None and calibration_days is not None:
+            e["intervals"]["calibration"] = [q.calibration for q in runs[label]]  # None: skipped
+        if rate is not None and calibrated:
             e["intervals"]["honest_tracked"]["rate"] = rate
         entries[label] = e
     train = dm.split_origins("train", 1)
@@ -187,15 +196,20 @@ def interval_table(entries: dict[str, dict], units: str) -> str:
               *(fmt(s["intervals"][n]["width"]) for n in names),
               *(fmt(s["intervals"][n]["winkler"]) for n in names)]
              for _, label, _, s in rows]
+    kinds = {kind for *_, kind, _ in rows}
+    how = ("calibrated: split-conformal offsets per horizon step from the end of validation "
+           "(no training row read); calibrated online: the same, from the days before each "
+           "forecast day whose targets were observed by then; calibrated by tracking: that "
+           "moving window asked for a coverage level that moves each day by the rate times "
+           "the gap between the observed and the nominal miss rate, from the first "
+           "validation day." if "honest_calibrated" in kinds else
+           "no conformal calibration: no validation origin has its whole input window and "
+           "its targets inside validation (a longer validation split would allow it)."
+           if any(None in e["intervals"].get("calibration", []) for e in entries.values())
+           else "no conformal calibration (calibration_days=null).")
     return "\n".join([
         f"Test period, all series, scores in {units} (coverage in % of targets). Honest: "
-        "rolling origin; calibrated: split-conformal offsets per horizon step from the end "
-        "of validation (no training row read); calibrated online: the same, from the days "
-        "before each forecast day whose targets were observed by then; calibrated by "
-        "tracking: that moving window asked for a coverage level that moves each day by the "
-        "rate times the gap between the observed and the nominal miss rate, from the first "
-        "validation day.", "",
-        markdown_table(header, lines)])
+        f"rolling origin; {how}", "", markdown_table(header, lines)])
 
 
 def write_interval_figures(out_dir: Path, entries: dict[str, dict],
