@@ -167,23 +167,50 @@ def test_a_model_pass_out_of_memory_fails_its_file_only(tmp_path, model, monkeyp
     assert not (tmp_path / "o" / "f1.forecast.csv").exists()
 
 
-def test_the_summary_is_written_when_the_run_stops(tmp_path, ckpt, monkeypatch):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_the_summary_is_written_when_the_run_stops(tmp_path, ckpt, monkeypatch, how):
+    """Ctrl-C, or SIGTERM (what ``timeout``, schedulers and ``docker stop`` send) delivered
+    to the process: the summary still names every file."""
     paths = [save(good(k), tmp_path / f"f{k}.csv") for k in range(3)]
     real = checks.prepare_file
 
     def interrupt_at_f2(i, path, *args):
         if Path(path).name == "f2.csv":
-            raise KeyboardInterrupt
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, at once
         return real(i, path, *args)
 
     monkeypatch.setattr(checks, "prepare_file", interrupt_at_f2)
-    with pytest.raises(KeyboardInterrupt):
+    stop = KeyboardInterrupt if how == "ctrl-c" else runner.Terminated
+    with pytest.raises(stop):
         run(ckpt, paths, tmp_path / "o")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
     s = summary(tmp_path / "o")  # f0 and f1 were queued, not written: nothing half done
     assert s.file.tolist() == [str(p) for p in paths] and set(s.status) == {"failed"}
-    assert s.reason.str.endswith(": not forecast: the run stopped early (KeyboardInterrupt)").all()
+    why = "KeyboardInterrupt" if how == "ctrl-c" else "Terminated: signal SIGTERM"
+    assert s.reason.str.endswith(f": not forecast: the run stopped early ({why})").all()
     assert not list((tmp_path / "o").glob("*.forecast.csv"))
     assert not list((tmp_path / "o").glob(".*cf-tmp*"))
+
+
+@pytest.mark.parametrize(("stop", "code"), [(KeyboardInterrupt(), 130),
+                                            (runner.Terminated("signal SIGTERM"), 143)])
+def test_an_interrupted_command_prints_one_line_and_the_shells_code(monkeypatch, caplog,
+                                                                   capsys, stop, code):
+    from forecast.predict import __main__ as entry
+
+    def interrupted(*args, **kwargs):  # the run, inside Hydra, stopped by the signal
+        raise stop
+
+    monkeypatch.setattr(entry, "run_hydra", interrupted)
+    monkeypatch.setattr(sys, "argv", ["predict", "checkpoint=x.ckpt", "inputs=in"])
+    with caplog.at_level(logging.ERROR):
+        assert entry.main() == code
+    name = "SIGINT" if code == 130 else "SIGTERM"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        f"stopped by {name}; summary.csv names the files not forecast"]
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_a_backtest_streams_chunk_by_chunk_with_the_same_numbers(tmp_path, model, monkeypatch):

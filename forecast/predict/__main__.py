@@ -4,6 +4,7 @@ Hydra shell around :func:`forecast.predict.run` (Hydra is imported here only).""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from forecast.cli import first_missing, one_line_errors, run_hydra, take_verbose_flag
@@ -39,7 +40,14 @@ def main() -> int:
                 cfg.mode, cfg.batch_size, cfg.device, cfg.max_file_mb, cfg.max_rows,
                 cfg.fsync_each)
 
-    failed = run_hydra(_main, lambda: EXIT_SOME_FAILED if state["started"] else EXIT_NOTHING_RAN)
+    try:
+        failed = run_hydra(_main,
+                           lambda: EXIT_SOME_FAILED if state["started"] else EXIT_NOTHING_RAN)
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: one line, the shell's usual code
+        signum = getattr(err, "signum", int(signal.SIGINT))
+        log.error("stopped by %s; summary.csv names the files not forecast",
+                  signal.Signals(signum).name)
+        return 128 + signum
     return state["code"] if failed is None else failed
 
 

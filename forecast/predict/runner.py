@@ -7,8 +7,11 @@ row; :func:`run` writes ``summary.csv`` even when the run itself is stopped.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,6 +243,31 @@ def forecast_files(
     return [r for i in sorted(done) for r in done[i]]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, a scheduler, ``docker stop``), raised where the work
+    is, as Ctrl-C raises :class:`KeyboardInterrupt`, so the summary is still written."""
+
+    signum = int(signal.SIGTERM)
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; the previous
+    handler comes back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
         output_dir: str | Path, mode: str = "forecast", batch_size: object = 64,
         device: str = "cpu", max_file_mb: object = 256, max_rows: object = 2_000_000,
@@ -273,7 +301,7 @@ def run(checkpoint: str | Path, inputs: str | Path | Sequence[str | Path],
     done: dict[int, list[Result]] = {}
     stopped: BaseException | None = None
     try:
-        with torch.inference_mode():
+        with terminate_as_interrupt(), torch.inference_mode():
             forecast_files(model, paths, folder, opts.mode, opts.batch_size,
                            limits=opts.limits, fsync_each=opts.fsync_each, done=done)
     except BaseException as err:  # the summary is written all the same, then it goes on
