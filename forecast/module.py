@@ -6,6 +6,8 @@ import inspect
 import logging
 import math
 import pickle
+import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -233,13 +235,17 @@ def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive since PyTorch 1.6
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a zip-format PyTorch "
+                              "checkpoint, which torch.save writes since PyTorch 1.6)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0]
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # the callable or class it names
+        what = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path}: refused: the file holds objects that loading would have to execute "
-            f"or is not a checkpoint ({first})"
+            f"{path}: refused: the file holds objects that loading would have to execute"
+            f"{what}; only checkpoints of tensors and plain values are read"
         ) from None
     except Exception as err:  # torch's safe loader raises many kinds on foreign files
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""

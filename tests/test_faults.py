@@ -80,7 +80,8 @@ def test_unusable_checkpoints_fail_in_one_line_naming_the_file(tmp_path, caplog)
     with pytest.raises(CheckpointError, match=r"no loadable checkpoint in .*checkpoints: "
                                               r"last\.ckpt: not a readable checkpoint"):
         resume_checkpoint(True, tmp_path / "run")
-    with pytest.raises(CheckpointError, match=r"resume=.*best\.ckpt: .*is not a checkpoint"):
+    with pytest.raises(CheckpointError, match=r"resume=.*best\.ckpt: not a readable "
+                                              r"checkpoint \(not a zip-format"):
         resume_checkpoint(str(folder / "best.ckpt"), tmp_path / "elsewhere")
     with pytest.raises(CheckpointError, match=r"resume=.*nowhere: no such checkpoint file or run"):
         resume_checkpoint(str(tmp_path / "nowhere"), tmp_path)
