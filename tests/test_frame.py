@@ -404,3 +404,22 @@ def test_files_read_together_give_exactly_the_frames_read_one_by_one(tmp_path):
     pd.testing.assert_frame_equal(one.data, read_frame(variants["one_id"][0], id_spec).data)
     assert one.series_names == ["A"] and two is None  # several series: read one by one
     assert read_plain_frames(paths, FrameSpec("time", "temp", ("hum",))) == [None] * len(paths)
+
+
+@pytest.mark.parametrize(("cell", "shown"), [('"12\n.5"', r"value '12\n.5' is not a number"),
+                                             ('"1\t2"', r"value '1\t2' is not a number"),
+                                             ('"2020-01-01\r05"', r"timestamp '2020-01-01\r05'")])
+def test_a_value_holding_a_control_character_is_named_on_one_line(tmp_path, cell, shown):
+    """A quoted field with a newline, tab or carriage return: the message shows it escaped,
+    so the error stays one line (and the row and line numbers count the quoted newline)."""
+    lines = hourly(4).splitlines()
+    if "timestamp" in shown:
+        lines[2] = cell + lines[2][lines[2].index(","):]
+    else:
+        lines[2] = lines[2][:lines[2].index(",") + 1] + cell + lines[2][lines[2].rindex(","):]
+    with pytest.raises(DataError) as err:
+        read_frame(write(tmp_path, "\n".join(lines) + "\n"), SPEC)
+    message = str(err.value)
+    assert "\n" not in message and "\r" not in message and "\t" not in message
+    assert shown in message  # the escape, as two characters
+    assert "row 2 (line 3)" in message

@@ -18,6 +18,16 @@ class DataError(ValueError):
     """Bad input: one line naming file, column and row, and how to fix it."""
 
 
+# control characters (a newline in a quoted field, a tab, ...) shown as escapes
+_ESCAPES = {i: repr(chr(i))[1:-1] for i in (*range(32), 127)}
+
+
+def printable(text: object) -> str:
+    """``text`` on one line: its control characters written as escapes (``\\n``, ``\\x00``),
+    anything else (accents, other scripts) as it is."""
+    return str(text).translate(_ESCAPES)
+
+
 def where(path: str | Path, column: str | None = None, row: int | None = None,
           line: int | None = None) -> str:
     """Location prefix for messages: ``file: column 'c', row r (line l)``.

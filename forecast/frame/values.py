@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.frame.schema import FIRST_TIME, LAST_TIME, DataError, step_text, where
+from forecast.frame.schema import (
+    FIRST_TIME,
+    LAST_TIME,
+    DataError,
+    printable,
+    step_text,
+    where,
+)
 
 NA_TOKENS = frozenset({"", "na", "nan", "null", "none", "n/a", "-"})
 TIME_FORMATS = (
@@ -56,13 +63,15 @@ def parse_numbers(path: str | Path, column: str, values: Sequence[str], first: i
     bad = np.flatnonzero(np.isnan(out) & ~is_na)
     if bad.size:
         r = int(bad[0])
-        raise DataError(f"{_loc(path, column, lines, first, r)}: value '{arr[r]}' is not a "
-                        "number; use digits, or leave the cell empty / NA for a missing value")
+        raise DataError(f"{_loc(path, column, lines, first, r)}: value "
+                        f"'{printable(arr[r])}' is not a number; use digits, or leave the "
+                        "cell empty / NA for a missing value")
     inf = np.flatnonzero(np.isinf(out))
     if inf.size:
         r = int(inf[0])
-        raise DataError(f"{_loc(path, column, lines, first, r)}: value '{arr[r]}' is infinite; "
-                        "use a finite number or leave the cell empty for a missing value")
+        raise DataError(f"{_loc(path, column, lines, first, r)}: value "
+                        f"'{printable(arr[r])}' is infinite; use a finite number or leave the "
+                        "cell empty for a missing value")
     return out
 
 
@@ -82,7 +91,7 @@ def _detect(path: str | Path, column: str, s: list[str]) -> tuple[str, ...]:
     if all(_EPOCH_S.match(v) for v in sample):
         if all(_COMPACT.match(v) and _compact(v) for v in sample):
             raise DataError(
-                f"{where(path, column)}: timestamps like '{sample[0]}' read as compact "
+                f"{where(path, column)}: timestamps like '{printable(sample[0])}' read as compact "
                 "YYYYMMDDHH dates as well as epoch seconds; write ISO 8601 "
                 "(2013-01-01T06:00:00Z), or set data.time_format='%Y%m%d%H' (or 'epoch')")
         return ("epoch",)
@@ -167,9 +176,9 @@ def read_times(path: str | Path, column: str, values: Sequence[str],
             out = np.flatnonzero((idx < FIRST_TIME) | (idx > LAST_TIME))
             if out.size:
                 r = int(out[0])
-                raise DataError(f"{_loc(path, column, lines, first, r)}: timestamp '{s[r]}' is "
-                                f"outside the range that can be represented ({_RANGE}); fix "
-                                "the date")
+                raise DataError(f"{_loc(path, column, lines, first, r)}: timestamp "
+                                f"'{printable(s[r])}' is outside the range that can be "
+                                f"represented ({_RANGE}); fix the date")
             return idx.as_unit("ns").asi8.copy(), fmt
         n_ok = len(s) - bad.size
         if best is None or n_ok > best[0]:
@@ -177,10 +186,11 @@ def read_times(path: str | Path, column: str, values: Sequence[str],
     r = best[1] if best is not None and best[0] > 0 else 0
     fmts = [best[2]] if best is not None and best[0] > 0 else list(candidates)
     if any(_out_of_range(s[r], f) for f in fmts):
-        raise DataError(f"{_loc(path, column, lines, first, r)}: timestamp '{s[r]}' is outside "
-                        f"the range that can be represented ({_RANGE}); fix the date")
-    raise DataError(f"{_loc(path, column, lines, first, r)}: cannot read timestamp '{s[r]}'; "
-                    f"{TIME_HELP}")
+        raise DataError(f"{_loc(path, column, lines, first, r)}: timestamp "
+                        f"'{printable(s[r])}' is outside the range that can be represented "
+                        f"({_RANGE}); fix the date")
+    raise DataError(f"{_loc(path, column, lines, first, r)}: cannot read timestamp "
+                    f"'{printable(s[r])}'; {TIME_HELP}")
 
 
 @lru_cache(maxsize=64)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from forecast.files import atomic_open
+from forecast.frame.schema import printable
 from forecast.metrics import skill
 
 log = logging.getLogger("forecast.predict")
@@ -81,7 +82,8 @@ def log_summary(results: Sequence[Result]) -> None:
     log.info("%-40s %-12s %-7s %s", "file", "series", "status", "reason")
     for r in results:
         level = logging.INFO if r.ok else logging.ERROR
-        log.log(level, "%-40s %-12s %-7s %s", r.file, r.series, r.status, r.reason)
+        log.log(level, "%-40s %-12s %-7s %s", printable(r.file), printable(r.series), r.status,
+                printable(r.reason))  # one line each, whatever a name holds
 
 
 def exit_code(results: Sequence[Result]) -> int:
