@@ -179,6 +179,8 @@ class ForecastDataModule(L.LightningDataModule):
             if self.checksum is not None:
                 verify_checksum(self.path, self.checksum)
             self.frame = read_frame(self.path, self.frame_spec)
+            for reason in self.frame.dropped.values():  # trained without it, and said so
+                log.warning("left out of training: %s", reason)
             self.splits = resolve_splits(self.frame, self.splits_cfg, self.fractions)
             self.spec = fit_spec(self.frame, self.splits["train"][1], self.calendar,
                                  self.angular)

@@ -209,12 +209,12 @@ BAD_CASES: dict[str, tuple[Callable[[pd.DataFrame], bytes], str, str]] = {
              r"trained on those columns: rename the file's columns to match"),
     "non_numeric": (_set("hum", 7, "n/a?"), "*",
                     r"column 'hum', row 8 \(line 9\): value 'n/a\?' is not a number"),
-    "duplicate_timestamps": (_duplicate, "*",
+    "duplicate_timestamps": (_duplicate, "A",
                              r"column 'time', row 97.*duplicate timestamp 2020-03-01 05:00:00"
                              r"\+00:00 in series 'A' \(also row 6\)"),
     "unparseable_time": (_set("time", 3, "03/01/2020 03:00 PM"), "*",
                          r"column 'time', row 4.*cannot read timestamp '03/01/2020 03:00 PM'"),
-    "irregular": (_irregular, "*", r"row 4.*irregular timestamp 2020-03-01 03:17:00"),
+    "irregular": (_irregular, "A", r"row 4.*irregular timestamp 2020-03-01 03:17:00"),
     "ambiguous_frequency": (_ambiguous, "*",
                             r"column 'time': only 16 of 46 steps between rows are 1h, the "
                             r"checkpoint's step; the most common is 1h.*irregular or ambiguous"),

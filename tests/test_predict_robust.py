@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,6 +110,51 @@ def test_every_file_and_series_appears_in_the_summary_with_a_status(tmp_path, ck
     assert s.reason[0].endswith("column 'temp', series 'B': no value in any of its 48 rows "
                                 "(all empty or outside the bounds); nothing to forecast from")
     assert "column 'hum', series 'A': no value" in s.reason[2]
+
+
+@pytest.mark.parametrize("trouble", ["duplicate", "off_grid", "two_hourly"])
+def test_a_series_with_bad_timestamps_fails_alone(tmp_path, ckpt, trouble):
+    """Series B has a duplicate timestamp, one off the hourly grid, or comes every two
+    hours (a step the checkpoint was not trained on, which the hourly series A would
+    otherwise make the file's step, B being filled in between): B fails with its reason,
+    A is still forecast, and A's forecast is the one A alone gets."""
+    df = good()
+    b = df.index[df.station == "B"]
+    if trouble == "duplicate":
+        df = pd.concat([df, df.loc[b[-3:-2]]], ignore_index=True)
+    elif trouble == "off_grid":
+        df.loc[b[-1], "time"] = (pd.Timestamp(df.loc[b[-1], "time"])
+                                 + pd.Timedelta("17min")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        df = df.drop(b[1::2])
+    assert run(ckpt, [save(df, tmp_path / "mixed.csv")], tmp_path / "o") == 1
+    s = summary(tmp_path / "o").set_index("series")
+    assert s.loc["A", "status"] == "ok" and s.loc["B", "status"] == "failed"
+    expected = {"duplicate": r"row \d+ \(line \d+\): duplicate timestamp .* in series 'B'",
+                "off_grid": r"row \d+ \(line \d+\): irregular timestamp .*: 77min after",
+                "two_hourly": r"series 'B': only 0 of \d+ steps between rows are 1h, the "
+                              r"checkpoint's step; the most common is 2h"}[trouble]
+    assert re.search(expected, s.loc["B", "reason"]), s.loc["B", "reason"]
+    alone = df[df.station == "A"]
+    assert run(ckpt, [save(alone, tmp_path / "alone.csv")], tmp_path / "a") == 0
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "o" / "mixed.forecast.csv").drop(columns="station"),
+        pd.read_csv(tmp_path / "a" / "alone.forecast.csv").drop(columns="station"))
+
+
+def test_training_says_which_series_it_leaves_out(tmp_path, caplog):
+    from forecast.data import ForecastDataModule
+
+    df = make_series(24 * 20)
+    df.loc[df.station == "B", "temp"] = np.nan
+    path = save(df, tmp_path / "train.csv")
+    dm = ForecastDataModule(str(path), time_column="time", target="temp", covariates=["hum"],
+                            series_id="station", horizon=4)
+    with caplog.at_level(logging.WARNING):
+        dm.load()
+    assert [a.name for a in dm.arrays] == ["A"]
+    assert any(r.getMessage().startswith("left out of training: ") and "series 'B'" in
+               r.getMessage() for r in caplog.records)
 
 
 # ---------------------------------------------------------------- nothing hangs, crashes, starves

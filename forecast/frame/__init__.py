@@ -103,10 +103,12 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
 
 
 def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX,
-               limits: ReadLimits | None = None) -> Frame:
+               limits: ReadLimits | None = None, series_alone: bool = False) -> Frame:
     """Read, validate and repair one CSV file (see the module docstring for the schema);
     ``columns_fix`` ends the message for missing columns; ``limits`` bound what one file may
-    cost (decompressed bytes, rows)."""
+    cost (decompressed bytes, rows). ``series_alone``: in a file of several series, a series
+    with a duplicate or off-grid timestamp is left out and named in ``dropped`` (its rows
+    read nothing into the others), instead of the file being refused."""
     times, values, codes, names, lines = _read_columns(path, spec, columns_fix,
                                                        limits or ReadLimits())
     order = np.lexsort((times, codes))
@@ -116,20 +118,33 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
     if report.rows_reordered:
         times, codes, lines = times[order], codes[order], lines[order]
         values = {c: v[order] for c, v in values.items()}
-    dup = np.flatnonzero((codes[1:] == codes[:-1]) & (times[1:] == times[:-1]))
-    if dup.size:
-        i = int(dup[0])
+    alone = series_alone and spec.series_id is not None and len(names) > 1
+    bad: dict[int, str] = {}  # series left out, alone: code -> why
+    for i in np.flatnonzero((codes[1:] == codes[:-1]) & (times[1:] == times[:-1])).tolist():
         name = f" in series '{names[codes[i]]}'" if spec.series_id else ""
-        raise DataError(
+        message = (
             f"{where(path, spec.time_column, int(rows[i + 1]), int(lines[i + 1]))}: duplicate "
             f"timestamp {pd.Timestamp(int(times[i]), tz='UTC')}{name} (also row {rows[i]}); "
             "keep one row per timestamp"
             + ("" if spec.series_id else
                ", or if the file holds several series name their id column in data.series_id")
         )
-    step = infer_freq(path, spec.time_column, times, codes, spec.freq, rows, lines)
+        if not alone:
+            raise DataError(message)
+        bad.setdefault(int(codes[i]), message)
+    keep = ~np.isin(codes, list(bad))
+    if not keep.any():  # every series has one: the file is refused, naming the first
+        raise DataError(bad[min(bad)])
+    step = infer_freq(path, spec.time_column, times[keep], codes[keep], spec.freq, rows[keep],
+                      lines[keep], bad if alone else None)
+    if bad:  # every row of a series left out goes, whatever its other columns hold
+        keep = ~np.isin(codes, list(bad))
+        if not keep.any():
+            raise DataError(bad[min(bad)])
+        times, codes, lines = times[keep], codes[keep], lines[keep]
+        values = {c: v[keep] for c, v in values.items()}
     bounds = np.flatnonzero(np.diff(codes)) + 1
-    parts, dropped = [], {}
+    parts, dropped = [], {names[c]: why for c, why in sorted(bad.items())}
     for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
         name = names[codes[a]]
         cols = {c: v[a:b] for c, v in values.items()}

@@ -212,11 +212,13 @@ def parse_freq(path: str | Path, freq: str) -> pd.Timedelta:
 
 
 def infer_freq(path: str | Path, column: str, times: np.ndarray, series: np.ndarray,
-               freq: str | None, rows: np.ndarray, lines: np.ndarray) -> pd.Timedelta:
+               freq: str | None, rows: np.ndarray, lines: np.ndarray,
+               off_grid: dict[int, str] | None = None) -> pd.Timedelta:
     """The grid step: given, or the most common step, which every step must be a multiple of.
 
     ``times`` (int64 ns) and ``series`` (codes) are sorted; ``rows`` and ``lines`` give each
-    sorted row's data row number and line."""
+    sorted row's data row number and line. ``off_grid``: instead of refusing the file, each
+    series with a step off the grid is recorded there (code -> message), its first one."""
     same = series[1:] == series[:-1]
     steps = (times[1:] - times[:-1])[same]
     if freq is not None:
@@ -232,13 +234,15 @@ def infer_freq(path: str | Path, column: str, times: np.ndarray, series: np.ndar
                 f"{step_text(step)} covers only {counts.max()} of {steps.size} steps; "
                 "set data.freq"
             )
-    off = np.flatnonzero(steps % step.value != 0)
-    if off.size:
-        idx = int(np.flatnonzero(same)[off[0]] + 1)
-        raise DataError(
+    for k in np.flatnonzero(steps % step.value != 0):
+        idx = int(np.flatnonzero(same)[k] + 1)
+        message = (
             f"{where(path, column, int(rows[idx]), int(lines[idx]))}: irregular timestamp "
             f"{pd.Timestamp(int(times[idx]), tz='UTC')}: "
-            f"{step_text(pd.Timedelta(int(steps[off[0]]), unit='ns'))} after the previous row, "
+            f"{step_text(pd.Timedelta(int(steps[k]), unit='ns'))} after the previous row, "
             f"not a multiple of the step {step_text(step)}; resample the file to a regular grid"
         )
+        if off_grid is None:
+            raise DataError(message)
+        off_grid.setdefault(int(series[idx]), message)
     return step

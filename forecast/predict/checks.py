@@ -53,8 +53,10 @@ def _ts(ns: int | np.integer) -> str:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
-def check_step(path: str, arrays: list[SeriesArrays], spec: DataSpec) -> None:
-    """Refuse a file whose rows mostly come at another step than the checkpoint's."""
+def check_step(path: str, arrays: list[SeriesArrays], spec: DataSpec, series: str = ""
+               ) -> None:
+    """Refuse rows that mostly come at another step than the checkpoint's: those of the
+    whole file, or of one ``series`` (its name, then ``arrays`` holds it alone)."""
     names = spec.feature_names
     miss = [names.index(c + MISSING_SUFFIX) for c in spec.value_columns]
     steps = []
@@ -70,11 +72,27 @@ def check_step(path: str, arrays: list[SeriesArrays], spec: DataSpec) -> None:
     vals, counts = np.unique(steps, return_counts=True)
     common = pd.Timedelta(int(vals[np.argmax(counts)]), "ns")
     raise DataError(
-        f"{path}: column '{spec.time_column}': only {n_step} of {steps.size} steps between "
-        f"rows are {step_text(_step(spec))}, the checkpoint's step; the most common is "
-        f"{step_text(common)} ({counts.max()} of {steps.size}): irregular or ambiguous "
-        f"frequency; resample the file to {step_text(_step(spec))}"
+        f"{path}: column '{spec.time_column}': "
+        + (f"series '{series}': " if series else "")
+        + f"only {n_step} of {steps.size} steps between rows are {step_text(_step(spec))}, "
+        f"the checkpoint's step; the most common is {step_text(common)} ({counts.max()} of "
+        f"{steps.size}): irregular or ambiguous frequency; resample the "
+        f"{'series' if series else 'file'} to {step_text(_step(spec))}"
     )
+
+
+def step_failures(path: str, arrays: list[SeriesArrays], spec: DataSpec) -> dict[str, str]:
+    """Series whose rows come at another step than the checkpoint's: name -> why. When
+    every series does, the file's step is wrong: a ``DataError`` for the whole file."""
+    bad = {}
+    for a in arrays:
+        try:
+            check_step(path, [a], spec, a.name)
+        except DataError as err:
+            bad[a.name] = str(err)
+    if bad and len(bad) == len(arrays):
+        check_step(path, arrays, spec)  # the file's rows as a whole: it fails as a file
+    return bad
 
 
 def check_values(path: str, a: SeriesArrays, spec: DataSpec, lo: int) -> None:
@@ -150,7 +168,7 @@ def prepare_file(index: int, path: Path, output: Path, spec: DataSpec, receptive
     """Read and validate one file against the checkpoint's spec (a ``DataError`` if the whole
     file is bad; bad series are listed in ``failures``, in the file's order)."""
     frame = read_frame(path, spec.frame_spec(), columns_fix=CHECKPOINT_COLUMNS_FIX,
-                       limits=limits)
+                       limits=limits, series_alone=True)
     return check_frame(index, path, output, frame, series_arrays(frame, spec), spec,
                        receptive_field, horizon, mode)
 
@@ -158,11 +176,13 @@ def prepare_file(index: int, path: Path, output: Path, spec: DataSpec, receptive
 def check_frame(index: int, path: Path, output: Path, frame: Frame, arrays: list[SeriesArrays],
                 spec: DataSpec, receptive_field: int, horizon: int, mode: str) -> Prepared:
     """One read file (its frame and feature arrays) checked against the spec."""
-    check_step(frame.path, arrays, spec)
+    off_step = step_failures(frame.path, arrays, spec)  # a series at another step fails alone
     prep = Prepared(index, path, output, [], [], [])
     prep.failures += [failed(path, reason, name) for name, reason in frame.dropped.items()]
     for a in arrays:
         try:
+            if a.name in off_step:
+                raise DataError(off_step[a.name])
             o = series_origins(frame, a, spec, receptive_field, horizon, mode)
         except DataError as err:
             prep.failures.append(failed(path, str(err), a.name))
