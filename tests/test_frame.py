@@ -423,3 +423,19 @@ def test_a_value_holding_a_control_character_is_named_on_one_line(tmp_path, cell
     assert "\n" not in message and "\r" not in message and "\t" not in message
     assert shown in message  # the escape, as two characters
     assert "row 2 (line 3)" in message
+
+
+def test_padded_series_ids_are_trimmed_and_the_repair_is_reported(tmp_path, caplog):
+    """' A ' and 'A' are one series; the repair names the forms written, in the log and in
+    the report's dictionary (metrics.json)."""
+    text = "id,time,temp,hum\n" + "".join(
+        f"{sid},2020-01-01T{h:02d}:00:00Z,{10 + h},50\n"
+        for h, sid in enumerate([" A ", "A", "A ", "A", "B", "B"]))
+    with caplog.at_level("INFO"):
+        frame = read_frame(write(tmp_path, text), FrameSpec("time", "temp", ("hum",),
+                                                           series_id="id"))
+    assert sorted(p["series"] for p in frame.parts) == ["A", "B"]
+    assert frame.repairs.ids_trimmed == {"A": [" A ", "A "]}
+    assert frame.repairs.to_dict()["ids_trimmed"] == {"A": [" A ", "A "]}
+    assert any("series id ' A ', 'A ' read as 'A' (surrounding spaces trimmed" in r.getMessage()
+               for r in caplog.records)

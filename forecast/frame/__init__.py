@@ -54,9 +54,12 @@ __all__ = ["COLUMNS_FIX", "MISSING_SUFFIX", "DataError", "Frame", "FrameSpec", "
 log = logging.getLogger(__name__)
 
 
-def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: ReadLimits
+def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: ReadLimits,
+                  padded: dict[str, set[str]] | None = None
                   ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]:
-    """Times (int64 ns), values, series codes and names, and each row's line, chunk by chunk."""
+    """Times (int64 ns), values, series codes and names, and each row's line, chunk by chunk.
+    Series ids are read without surrounding spaces; ``padded`` gets each id so read, with the
+    forms the file wrote it in."""
     raw = read_bytes(path, limits.max_bytes)
     text = decode(path, raw)  # also when the fast path reads the bytes: it checks the encoding
     if raw[:2] not in (b"\xff\xfe", b"\xfe\xff"):
@@ -87,7 +90,12 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
         for c in spec.value_columns:
             values[c].append(parse_numbers(path, c, rows.columns[at[c]], rows.first, rows.lines))
         if spec.series_id is not None:
-            names = [v.strip() for v in rows.columns[at[spec.series_id]]]
+            raw_ids = rows.columns[at[spec.series_id]]
+            names = [v.strip() for v in raw_ids]
+            if padded is not None:
+                for v, name in zip(raw_ids, names, strict=True):
+                    if v != name:
+                        padded.setdefault(name, set()).add(v)
             if "" in names:
                 i = names.index("")
                 raise DataError(f"{where(path, spec.series_id, rows.first + i, int(rows.lines[i]))}"
@@ -109,11 +117,13 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
     cost (decompressed bytes, rows). ``series_alone``: in a file of several series, a series
     with a duplicate or off-grid timestamp is left out and named in ``dropped`` (its rows
     read nothing into the others), instead of the file being refused."""
+    padded: dict[str, set[str]] = {}
     times, values, codes, names, lines = _read_columns(path, spec, columns_fix,
-                                                       limits or ReadLimits())
+                                                       limits or ReadLimits(), padded)
     order = np.lexsort((times, codes))
     moved = order != np.arange(len(order))
-    report = RepairReport(rows_reordered=int(moved.sum()))
+    report = RepairReport(rows_reordered=int(moved.sum()),
+                          ids_trimmed={k: sorted(v) for k, v in padded.items()})
     rows = order + 1
     if report.rows_reordered:
         times, codes, lines = times[order], codes[order], lines[order]

@@ -87,6 +87,7 @@ class RepairReport:
     filled: dict[str, int] = field(default_factory=dict)
     long_gaps: list[dict] = field(default_factory=list)
     missing_targets: int = 0
+    ids_trimmed: dict[str, list[str]] = field(default_factory=dict)  # id -> forms written
 
     def lines(self) -> list[str]:
         out = []
@@ -107,6 +108,11 @@ class RepairReport:
             )
         if self.missing_targets:
             out.append(f"{self.missing_targets} missing targets masked out of losses and metrics")
+        for name, forms in self.ids_trimmed.items():
+            written = ", ".join(f"'{printable(f)}'" for f in forms)
+            shown = f"'{printable(name)}'"
+            out.append(f"series id {written} read as {shown} (surrounding spaces trimmed; "
+                       f"rows written so join series {shown})")
         return out
 
     def to_dict(self) -> dict:
@@ -117,6 +123,7 @@ class RepairReport:
             "filled": dict(self.filled),
             "long_gaps": list(self.long_gaps),
             "missing_targets": self.missing_targets,
+            "ids_trimmed": {k: list(v) for k, v in self.ids_trimmed.items()},
         }
 
 
