@@ -439,3 +439,32 @@ def test_padded_series_ids_are_trimmed_and_the_repair_is_reported(tmp_path, capl
     assert frame.repairs.to_dict()["ids_trimmed"] == {"A": [" A ", "A "]}
     assert any("series id ' A ', 'A ' read as 'A' (surrounding spaces trimmed" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.parametrize("chunk_rows", [4, 65_536])
+def test_with_series_alone_a_bad_cell_leaves_out_its_series_in_every_chunk(
+        tmp_path, monkeypatch, chunk_rows):
+    """Series B has a cell that is not a number (in its last rows, read in a later chunk
+    when chunks are small): B is left out, named with its column, row and line, and A is
+    read exactly as it is alone; without ``series_alone`` the file is refused."""
+    import forecast.frame.text as text_mod
+
+    monkeypatch.setattr(text_mod, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(frame_pkg, "read_rows",
+                        lambda path, text: text_mod.read_rows(path, text, chunk_rows))
+    rows = [f"{sid},2020-01-01T{h:02d}:00:00Z,{10 + h},50"
+            for sid in ("A", "B") for h in range(6)]
+    rows[10] = rows[10].replace(",14,", ",oops,")  # B at 04:00: data row 11, line 12
+    spec = FrameSpec("time", "temp", ("hum",), series_id="id")
+    path = write(tmp_path, "id,time,temp,hum\n" + "\n".join(rows) + "\n")
+    frame = read_frame(path, spec, series_alone=True)
+    assert [p["series"] for p in frame.parts] == ["A"]
+    assert list(frame.dropped) == ["B"]
+    assert frame.dropped["B"].endswith("column 'temp', row 11 (line 12): value 'oops' is not "
+                                       "a number; use digits, or leave the cell empty / NA "
+                                       "for a missing value")
+    alone = read_frame(write(tmp_path, "id,time,temp,hum\n" + "\n".join(rows[:6]) + "\n",
+                             "a.csv"), spec)
+    np.testing.assert_array_equal(frame.parts[0]["temp"], alone.parts[0]["temp"])
+    with pytest.raises(DataError, match=r"row 11 \(line 12\): value 'oops' is not a number"):
+        read_frame(path, spec)

@@ -207,12 +207,12 @@ BAD_CASES: dict[str, tuple[Callable[[pd.DataFrame], bytes], str, str]] = {
         "*", r"columns 'time', 'temp', 'hum' not found; expected columns \['time', 'temp', "
              r"'hum', 'station'\], the header has \['station', 'Date Time'.*the checkpoint was "
              r"trained on those columns: rename the file's columns to match"),
-    "non_numeric": (_set("hum", 7, "n/a?"), "*",
+    "non_numeric": (_set("hum", 7, "n/a?"), "A",
                     r"column 'hum', row 8 \(line 9\): value 'n/a\?' is not a number"),
     "duplicate_timestamps": (_duplicate, "A",
                              r"column 'time', row 97.*duplicate timestamp 2020-03-01 05:00:00"
                              r"\+00:00 in series 'A' \(also row 6\)"),
-    "unparseable_time": (_set("time", 3, "03/01/2020 03:00 PM"), "*",
+    "unparseable_time": (_set("time", 3, "03/01/2020 03:00 PM"), "A",
                          r"column 'time', row 4.*cannot read timestamp '03/01/2020 03:00 PM'"),
     "irregular": (_irregular, "A", r"row 4.*irregular timestamp 2020-03-01 03:17:00"),
     "ambiguous_frequency": (_ambiguous, "*",
@@ -228,7 +228,7 @@ BAD_CASES: dict[str, tuple[Callable[[pd.DataFrame], bytes], str, str]] = {
     "long_nan_run": (_nan_run, "A",
                      r"column 'temp', series 'A': 17 missing steps from 2020-03-02 04:00:00\+00:00"
                      r" to 2020-03-02 20:00:00\+00:00, more than max_gap=12, within the 15 steps"),
-    "inf": (_set("temp", 30, "inf"), "*", r"column 'temp', row 31.*'inf' is infinite"),
+    "inf": (_set("temp", 30, "inf"), "A", r"column 'temp', row 31.*'inf' is infinite"),
     "impossible_value": (_set("hum", 40, 1e12), "A",
                          r"column 'hum', 2020-03-02T16:00:00\+00:00: impossible value 1e\+12"),
     "wrong_delimiter": (lambda df: df.to_csv(index=False, sep=";").encode(), "*",

@@ -54,12 +54,49 @@ __all__ = ["COLUMNS_FIX", "MISSING_SUFFIX", "DataError", "Frame", "FrameSpec", "
 log = logging.getLogger(__name__)
 
 
+def _parse_chunk(path: str | Path, spec: FrameSpec, columns: list, at: dict[str, int],
+                 fmt: str | None, first: int | np.ndarray, lines: np.ndarray
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """Times, values and the time format of one chunk's rows (all, or a subset whose row
+    numbers ``first`` gives)."""
+    t, fmt = read_times(path, spec.time_column, columns[at[spec.time_column]], fmt, first,
+                        lines)
+    return t, {c: parse_numbers(path, c, columns[at[c]], first, lines)
+               for c in spec.value_columns}, fmt
+
+
+def _parse_by_series(path: str | Path, spec: FrameSpec, columns: list, at: dict[str, int],
+                     fmt: str | None, first: int, lines: np.ndarray, names: list[str],
+                     bad: dict[str, str]) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """A chunk whose cells do not all read, parsed series by series: a series with a cell
+    that does not read goes into ``bad`` (its first reason) and its rows stay empty."""
+    n = len(lines)
+    t = np.zeros(n, np.int64)
+    vals = {c: np.full(n, np.nan) for c in spec.value_columns}
+    of = np.asarray(names, dtype=object)
+    for name in dict.fromkeys(names):
+        if name in bad:
+            continue
+        idx = np.flatnonzero(of == name)
+        sub = [[col[i] for i in idx] for col in columns]
+        try:
+            ts, vs, fmt = _parse_chunk(path, spec, sub, at, fmt, first + idx, lines[idx])
+        except DataError as err:
+            bad[name] = str(err)
+            continue
+        t[idx] = ts
+        for c in spec.value_columns:
+            vals[c][idx] = vs[c]
+    return t, vals, fmt
+
+
 def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: ReadLimits,
-                  padded: dict[str, set[str]] | None = None
+                  padded: dict[str, set[str]] | None = None, bad: dict[str, str] | None = None
                   ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]:
     """Times (int64 ns), values, series codes and names, and each row's line, chunk by chunk.
     Series ids are read without surrounding spaces; ``padded`` gets each id so read, with the
-    forms the file wrote it in."""
+    forms the file wrote it in. ``bad`` (a file of several series): a series with a cell
+    that does not read is left out and named there, instead of the file being refused."""
     raw = read_bytes(path, limits.max_bytes)
     text = decode(path, raw)  # also when the fast path reads the bytes: it checks the encoding
     if raw[:2] not in (b"\xff\xfe", b"\xfe\xff"):
@@ -83,12 +120,6 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
         if limits.max_rows is not None and n > limits.max_rows:
             raise DataError(f"{path}: more than {limits.max_rows:,} data rows, the per-file "
                             "limit; split the file, or raise the limit (max_rows)")
-        t, fmt = read_times(path, spec.time_column, rows.columns[at[spec.time_column]], fmt,
-                             rows.first, rows.lines)
-        times.append(t)
-        lines.append(rows.lines)
-        for c in spec.value_columns:
-            values[c].append(parse_numbers(path, c, rows.columns[at[c]], rows.first, rows.lines))
         if spec.series_id is not None:
             raw_ids = rows.columns[at[spec.series_id]]
             names = [v.strip() for v in raw_ids]
@@ -102,12 +133,32 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
                                 ": empty series id")
             codes.append(np.fromiter((ids.setdefault(v, len(ids)) for v in names), np.int64,
                                      len(names)))
+        try:
+            t, vals, fmt = _parse_chunk(path, spec, rows.columns, at, fmt, rows.first,
+                                        rows.lines)
+        except DataError:
+            if bad is None or spec.series_id is None:
+                raise
+            t, vals, fmt = _parse_by_series(path, spec, rows.columns, at, fmt, rows.first,
+                                            rows.lines, names, bad)
+        times.append(t)
+        lines.append(rows.lines)
+        for c in spec.value_columns:
+            values[c].append(vals[c])
         rows.columns = []  # free the text of this chunk
     if spec.series_id is None:
         ids = {Path(path).name.split(".")[0]: 0}
         codes = [np.zeros(n, np.int64)]
-    return (np.concatenate(times), {c: np.concatenate(v) for c, v in values.items()},
-            np.concatenate(codes), list(ids), np.concatenate(lines))
+    out_times, out_codes, out_lines = (np.concatenate(times), np.concatenate(codes),
+                                       np.concatenate(lines))
+    out_values = {c: np.concatenate(v) for c, v in values.items()}
+    if bad:  # the left-out series' rows go, in every chunk
+        if len(bad) == len(ids):  # every series: the file is refused, naming the first
+            raise DataError(next(iter(bad.values())))
+        keep = ~np.isin(out_codes, [ids[name] for name in bad])
+        out_times, out_codes, out_lines = out_times[keep], out_codes[keep], out_lines[keep]
+        out_values = {c: v[keep] for c, v in out_values.items()}
+    return out_times, out_values, out_codes, list(ids), out_lines
 
 
 def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX,
@@ -115,11 +166,13 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
     """Read, validate and repair one CSV file (see the module docstring for the schema);
     ``columns_fix`` ends the message for missing columns; ``limits`` bound what one file may
     cost (decompressed bytes, rows). ``series_alone``: in a file of several series, a series
-    with a duplicate or off-grid timestamp is left out and named in ``dropped`` (its rows
-    read nothing into the others), instead of the file being refused."""
+    with a cell that does not read, a duplicate or an off-grid timestamp is left out and
+    named in ``dropped`` (its rows read nothing into the others), instead of the file being
+    refused."""
     padded: dict[str, set[str]] = {}
+    unread: dict[str, str] | None = {} if series_alone else None  # series with a bad cell
     times, values, codes, names, lines = _read_columns(path, spec, columns_fix,
-                                                       limits or ReadLimits(), padded)
+                                                       limits or ReadLimits(), padded, unread)
     order = np.lexsort((times, codes))
     moved = order != np.arange(len(order))
     report = RepairReport(rows_reordered=int(moved.sum()),
@@ -154,7 +207,7 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
         times, codes, lines = times[keep], codes[keep], lines[keep]
         values = {c: v[keep] for c, v in values.items()}
     bounds = np.flatnonzero(np.diff(codes)) + 1
-    parts, dropped = [], {names[c]: why for c, why in sorted(bad.items())}
+    parts, dropped = [], {**(unread or {}), **{names[c]: why for c, why in sorted(bad.items())}}
     for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
         name = names[codes[a]]
         cols = {c: v[a:b] for c, v in values.items()}

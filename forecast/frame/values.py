@@ -39,15 +39,19 @@ TIME_HELP = ("use ISO 8601 (2013-01-01T06:00:00Z), '2010/01/01 00:00', '01.01.20
 _RANGE = f"{FIRST_TIME:%Y-%m-%d %H:%M} to {LAST_TIME:%Y-%m-%d %H:%M} UTC"
 
 
-def _loc(path: str | Path, column: str, lines: np.ndarray | None, first: int, i: int) -> str:
-    return where(path, column, first + i, int(lines[i]) if lines is not None else None)
+def _loc(path: str | Path, column: str, lines: np.ndarray | None, first: int | np.ndarray,
+         i: int) -> str:
+    """``first``: the data row number of value 0, or each value's row number (a subset)."""
+    row = int(first[i]) if isinstance(first, np.ndarray) else first + i
+    return where(path, column, row, int(lines[i]) if lines is not None else None)
 
 
-def parse_numbers(path: str | Path, column: str, values: Sequence[str], first: int = 1,
-                  lines: np.ndarray | None = None) -> np.ndarray:
+def parse_numbers(path: str | Path, column: str, values: Sequence[str],
+                  first: int | np.ndarray = 1, lines: np.ndarray | None = None) -> np.ndarray:
     """Floats from text; NA tokens become NaN; anything else non-numeric is an error.
 
-    ``first`` is the data row number of ``values[0]``, ``lines`` the line of each value."""
+    ``first`` is the data row number of ``values[0]`` (or of each value), ``lines`` the
+    line of each value."""
     try:
         fast = np.array(values, dtype=np.float64)  # plain numbers; 1_000 would pass float()
     except ValueError:
@@ -142,7 +146,7 @@ def parse_times(path: str | Path, column: str, values: Sequence[str],
 
 
 def read_times(path: str | Path, column: str, values: Sequence[str],
-               time_format: str | None = None, first: int = 1,
+               time_format: str | None = None, first: int | np.ndarray = 1,
                lines: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """int64 ns UTC timestamps, and the format that read them all.
 
