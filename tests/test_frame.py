@@ -468,3 +468,22 @@ def test_with_series_alone_a_bad_cell_leaves_out_its_series_in_every_chunk(
     np.testing.assert_array_equal(frame.parts[0]["temp"], alone.parts[0]["temp"])
     with pytest.raises(DataError, match=r"row 11 \(line 12\): value 'oops' is not a number"):
         read_frame(path, spec)
+
+
+def test_rows_are_numbered_as_written_after_a_series_is_left_out(tmp_path):
+    """Series A has a bad cell and is left out; series B's duplicate and series C's
+    off-grid stamp, later in the file, are still named by their own row and line."""
+    rows = [f"{sid},2020-01-01T{h:02d}:00:00Z,{10 + h},50"
+            for sid in ("A", "B", "C") for h in range(6)]
+    rows[1] = rows[1].replace(",11,", ",bad,")            # A: data row 2
+    rows[9] = rows[9].replace("T03:00", "T02:00")         # B: row 10 repeats row 9's stamp
+    rows[15] = rows[15].replace("T03:00:00Z", "T03:17:00Z")  # C: row 16 off the hour
+    rows += [f"D,2020-01-01T{h:02d}:00:00Z,{20 + h},50" for h in range(6)]
+    spec = FrameSpec("time", "temp", ("hum",), series_id="id")
+    frame = read_frame(write(tmp_path, "id,time,temp,hum\n" + "\n".join(rows) + "\n"), spec,
+                       series_alone=True)
+    assert [p["series"] for p in frame.parts] == ["D"]
+    assert "column 'temp', row 2 (line 3): value 'bad'" in frame.dropped["A"]
+    assert "row 10 (line 11): duplicate timestamp 2020-01-01 02:00:00+00:00 in series 'B' " \
+           "(also row 9)" in frame.dropped["B"]
+    assert "row 16 (line 17): irregular timestamp 2020-01-01 03:17:00" in frame.dropped["C"]

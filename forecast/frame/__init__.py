@@ -66,23 +66,35 @@ def _parse_chunk(path: str | Path, spec: FrameSpec, columns: list, at: dict[str,
 
 
 def _parse_by_series(path: str | Path, spec: FrameSpec, columns: list, at: dict[str, int],
-                     fmt: str | None, first: int, lines: np.ndarray, names: list[str],
-                     bad: dict[str, str]) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
-    """A chunk whose cells do not all read, parsed series by series: a series with a cell
-    that does not read goes into ``bad`` (its first reason) and its rows stay empty."""
+                     fmt: str | None, first: int, lines: np.ndarray, codes: np.ndarray,
+                     names: list[str], bad: dict[str, str]
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """A chunk whose cells do not all read, parsed again by groups of series, halved until
+    each group reads or holds one series: a series with a cell that does not read goes into
+    ``bad`` (its first reason) and its rows stay empty. ``codes``: each row's series, an
+    index into ``names``. A few bad series among many cost a few dozen parses, not one per
+    series."""
     n = len(lines)
     t = np.zeros(n, np.int64)
     vals = {c: np.full(n, np.nan) for c in spec.value_columns}
-    of = np.asarray(names, dtype=object)
-    for name in dict.fromkeys(names):
-        if name in bad:
-            continue
-        idx = np.flatnonzero(of == name)
-        sub = [[col[i] for i in idx] for col in columns]
+    needed = set(at.values())
+    order = np.argsort(codes, kind="stable")  # rows series by series, in file order within
+    present, starts = np.unique(codes[order], return_index=True)
+    bounds = np.r_[starts, n]
+    series = [k for k in present[np.argsort(order[starts])] if names[k] not in bad]
+    pending = [series]
+    while pending:
+        group = pending.pop()
+        where_in = np.searchsorted(present, group)
+        idx = np.sort(np.concatenate([order[bounds[w]:bounds[w + 1]] for w in where_in]))
+        sub = [[col[i] for i in idx] if k in needed else [] for k, col in enumerate(columns)]
         try:
             ts, vs, fmt = _parse_chunk(path, spec, sub, at, fmt, first + idx, lines[idx])
         except DataError as err:
-            bad[name] = str(err)
+            if len(group) == 1:
+                bad[names[group[0]]] = str(err)
+            else:  # the first half last, so that it is parsed first: file order
+                pending += [group[len(group) // 2:], group[:len(group) // 2]]
             continue
         t[idx] = ts
         for c in spec.value_columns:
@@ -92,17 +104,19 @@ def _parse_by_series(path: str | Path, spec: FrameSpec, columns: list, at: dict[
 
 def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: ReadLimits,
                   padded: dict[str, set[str]] | None = None, bad: dict[str, str] | None = None
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]:
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray,
+                             np.ndarray | None]:
     """Times (int64 ns), values, series codes and names, and each row's line, chunk by chunk.
     Series ids are read without surrounding spaces; ``padded`` gets each id so read, with the
     forms the file wrote it in. ``bad`` (a file of several series): a series with a cell
-    that does not read is left out and named there, instead of the file being refused."""
+    that does not read is left out and named there, instead of the file being refused; the
+    last item is then each kept row's data row number (None: rows 1 .. n, all kept)."""
     raw = read_bytes(path, limits.max_bytes)
     text = decode(path, raw)  # also when the fast path reads the bytes: it checks the encoding
     if raw[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         fast = read_plain(path, raw, spec, columns_fix, limits.max_rows)
         if fast is not None:
-            return fast
+            return (*fast, None)
     del raw
     header, chunks = read_rows(path, text)
     del text  # the chunks hold what they still need
@@ -140,7 +154,7 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
             if bad is None or spec.series_id is None:
                 raise
             t, vals, fmt = _parse_by_series(path, spec, rows.columns, at, fmt, rows.first,
-                                            rows.lines, names, bad)
+                                            rows.lines, codes[-1], list(ids), bad)
         times.append(t)
         lines.append(rows.lines)
         for c in spec.value_columns:
@@ -152,13 +166,15 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
     out_times, out_codes, out_lines = (np.concatenate(times), np.concatenate(codes),
                                        np.concatenate(lines))
     out_values = {c: np.concatenate(v) for c, v in values.items()}
+    row_numbers = None
     if bad:  # the left-out series' rows go, in every chunk
         if len(bad) == len(ids):  # every series: the file is refused, naming the first
             raise DataError(next(iter(bad.values())))
         keep = ~np.isin(out_codes, [ids[name] for name in bad])
         out_times, out_codes, out_lines = out_times[keep], out_codes[keep], out_lines[keep]
         out_values = {c: v[keep] for c, v in out_values.items()}
-    return out_times, out_values, out_codes, list(ids), out_lines
+        row_numbers = np.flatnonzero(keep) + 1
+    return out_times, out_values, out_codes, list(ids), out_lines, row_numbers
 
 
 def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX,
@@ -171,13 +187,13 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
     refused."""
     padded: dict[str, set[str]] = {}
     unread: dict[str, str] | None = {} if series_alone else None  # series with a bad cell
-    times, values, codes, names, lines = _read_columns(path, spec, columns_fix,
-                                                       limits or ReadLimits(), padded, unread)
+    times, values, codes, names, lines, numbers = _read_columns(
+        path, spec, columns_fix, limits or ReadLimits(), padded, unread)
     order = np.lexsort((times, codes))
     moved = order != np.arange(len(order))
     report = RepairReport(rows_reordered=int(moved.sum()),
                           ids_trimmed={k: sorted(v) for k, v in padded.items()})
-    rows = order + 1
+    rows = order + 1 if numbers is None else numbers[order]  # data row numbers, as sorted
     if report.rows_reordered:
         times, codes, lines = times[order], codes[order], lines[order]
         values = {c: v[order] for c, v in values.items()}
