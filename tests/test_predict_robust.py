@@ -21,7 +21,7 @@ import train
 from forecast.cli import one_line_errors
 from forecast.files import sweep_stale
 from forecast.module import _BUILD_KEYS, ForecastModule, load_checkpoint
-from forecast.predict import checks, forecast_files, run, runner
+from forecast.predict import checks, command, forecast_files, run, runner
 from forecast.predict.checkpoint import NON_CAUSAL_WARNING
 
 ROOT = Path(train.__file__).resolve().parent
@@ -228,7 +228,7 @@ def test_the_summary_is_written_when_the_run_stops(tmp_path, ckpt, monkeypatch, 
         return real(i, path, *args)
 
     monkeypatch.setattr(checks, "prepare_file", interrupt_at_f2)
-    stop = KeyboardInterrupt if how == "ctrl-c" else runner.Terminated
+    stop = KeyboardInterrupt if how == "ctrl-c" else command.Terminated
     with pytest.raises(stop):
         run(ckpt, paths, tmp_path / "o")
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
@@ -241,7 +241,7 @@ def test_the_summary_is_written_when_the_run_stops(tmp_path, ckpt, monkeypatch, 
 
 
 @pytest.mark.parametrize(("stop", "code"), [(KeyboardInterrupt(), 130),
-                                            (runner.Terminated("signal SIGTERM"), 143)])
+                                            (command.Terminated("signal SIGTERM"), 143)])
 def test_an_interrupted_command_prints_one_line_and_the_shells_code(monkeypatch, caplog,
                                                                    capsys, stop, code):
     from forecast.predict import __main__ as entry
@@ -318,13 +318,13 @@ def test_bad_arguments_exit_2_with_one_line_before_any_work(tmp_path, ckpt, capl
 
 def test_device_is_honoured(tmp_path, ckpt, monkeypatch):
     seen = []
-    real = runner.forecast_files
+    real = command.forecast_files
 
     def spy(model, *args, **kwargs):
         seen.append(next(model.parameters()).device.type)
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "forecast_files", spy)
+    monkeypatch.setattr(command, "forecast_files", spy)
     src = save(good(), tmp_path / "in.csv")
     assert run(ckpt, [src], tmp_path / "o", device="cpu") == 0
     assert run(ckpt, [src], tmp_path / "o", device="cuda") == (

@@ -17,15 +17,17 @@ The jobs, one module each: :mod:`~forecast.predict.args` (arguments, inputs),
 :mod:`~forecast.predict.batching` (windows through the model, chunk by chunk),
 :mod:`~forecast.predict.outputs` (output names and folder, streamed CSV),
 :mod:`~forecast.predict.summary` (results, scores, ``summary.csv``),
-:mod:`~forecast.predict.runner` (the batch itself).
+:mod:`~forecast.predict.runner` (the batch itself),
+:mod:`~forecast.predict.command` (the command: arguments, signals, summary, exit code).
 """
 
 from __future__ import annotations
 
 from forecast.predict.args import MODES, ArgumentError, resolve_inputs
 from forecast.predict.checkpoint import load_model, model_spec
+from forecast.predict.command import run
 from forecast.predict.outputs import output_name
-from forecast.predict.runner import forecast_files, run
+from forecast.predict.runner import forecast_files
 from forecast.predict.summary import (
     ALL_SERIES,
     EXIT_NOTHING_RAN,

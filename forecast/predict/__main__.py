@@ -8,7 +8,7 @@ import signal
 import sys
 
 from forecast.cli import first_missing, one_line_errors, run_hydra, take_verbose_flag
-from forecast.predict.runner import run
+from forecast.predict.command import run
 from forecast.predict.summary import EXIT_NOTHING_RAN, EXIT_SOME_FAILED
 
 log = logging.getLogger("forecast.predict")
