@@ -54,6 +54,22 @@ __all__ = ["COLUMNS_FIX", "MISSING_SUFFIX", "DataError", "Frame", "FrameSpec", "
 log = logging.getLogger(__name__)
 
 
+def _kept(codes: np.ndarray, bad: dict[int, str]) -> np.ndarray:
+    """Rows of the series not in ``bad`` (code -> why); when none is left, the file is
+    refused, naming the first series' reason."""
+    keep = ~np.isin(codes, list(bad))
+    if not keep.any():
+        raise DataError(bad[min(bad)])
+    return keep
+
+
+def _take(keep: np.ndarray, times: np.ndarray, codes: np.ndarray, lines: np.ndarray,
+          values: dict[str, np.ndarray]
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The rows ``keep`` selects, of every column."""
+    return times[keep], codes[keep], lines[keep], {c: v[keep] for c, v in values.items()}
+
+
 def _parse_chunk(path: str | Path, spec: FrameSpec, columns: list, at: dict[str, int],
                  fmt: str | None, first: int | np.ndarray, lines: np.ndarray
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
@@ -168,11 +184,9 @@ def _read_columns(path: str | Path, spec: FrameSpec, columns_fix: str, limits: R
     out_values = {c: np.concatenate(v) for c, v in values.items()}
     row_numbers = None
     if bad:  # the left-out series' rows go, in every chunk
-        if len(bad) == len(ids):  # every series: the file is refused, naming the first
-            raise DataError(next(iter(bad.values())))
-        keep = ~np.isin(out_codes, [ids[name] for name in bad])
-        out_times, out_codes, out_lines = out_times[keep], out_codes[keep], out_lines[keep]
-        out_values = {c: v[keep] for c, v in out_values.items()}
+        keep = _kept(out_codes, {ids[name]: why for name, why in bad.items()})
+        out_times, out_codes, out_lines, out_values = _take(keep, out_times, out_codes,
+                                                            out_lines, out_values)
         row_numbers = np.flatnonzero(keep) + 1
     return out_times, out_values, out_codes, list(ids), out_lines, row_numbers
 
@@ -211,17 +225,11 @@ def read_frame(path: str | Path, spec: FrameSpec, columns_fix: str = COLUMNS_FIX
         if not alone:
             raise DataError(message)
         bad.setdefault(int(codes[i]), message)
-    keep = ~np.isin(codes, list(bad))
-    if not keep.any():  # every series has one: the file is refused, naming the first
-        raise DataError(bad[min(bad)])
+    keep = _kept(codes, bad)
     step = infer_freq(path, spec.time_column, times[keep], codes[keep], spec.freq, rows[keep],
                       lines[keep], bad if alone else None)
     if bad:  # every row of a series left out goes, whatever its other columns hold
-        keep = ~np.isin(codes, list(bad))
-        if not keep.any():
-            raise DataError(bad[min(bad)])
-        times, codes, lines = times[keep], codes[keep], lines[keep]
-        values = {c: v[keep] for c, v in values.items()}
+        times, codes, lines, values = _take(_kept(codes, bad), times, codes, lines, values)
     bounds = np.flatnonzero(np.diff(codes)) + 1
     parts, dropped = [], {**(unread or {}), **{names[c]: why for c, why in sorted(bad.items())}}
     for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
