@@ -189,28 +189,43 @@ class WaveNet(nn.Module):
         """Index of the median among the quantile levels."""
         return self.quantiles.index(0.5) if self.quantiles else 0
 
+    def split_members(self, out: torch.Tensor) -> torch.Tensor:
+        """Head output [B, K*H*Q, n] -> each member's forecast: [B, K, H, n] (point net) or
+        non-crossing quantiles [B, K, Q, H, n] (quantile net)."""
+        b, _, t = out.shape
+        if self.quantiles is None:
+            return out.view(b, self.members, self.horizon, t)
+        raw = out.view(b, self.members, self.n_out, self.horizon, t)  # [B, K, Q, H, n]
+        return monotone(raw, self.median, dim=2)
+
     def combine(self, out: torch.Tensor) -> torch.Tensor:
         """Head output [B, K*H*Q, n] -> the members' mean: [B, H, n] (point net) or
         non-crossing quantiles [B, Q, H, n] (quantile net)."""
-        b, _, t = out.shape
-        if self.quantiles is None:
-            return out.view(b, self.members, self.horizon, t).mean(dim=1)
-        raw = out.view(b, self.members, self.n_out, self.horizon, t)  # [B, K, Q, H, n]
-        return monotone(raw, self.median, dim=2).mean(dim=1)
+        return self.split_members(out).mean(dim=1)
 
-    def _dense(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, T, F] -> [B, H, T] (point) or [B, Q, H, T] (quantiles)."""
+    def _dense(self, x: torch.Tensor, members: bool = False) -> torch.Tensor:
+        """[B, T, F] -> [B, H, T] (point) or [B, Q, H, T] (quantiles); ``members``: each
+        member's, [B, K, H, T] or [B, K, Q, H, T]."""
         x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
         h = self.input(x[:, self.conv_features])  # [B, K*C, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
             skips = skips + s
-        out = self.combine(self.head(skips))
+        head = self.head(skips)
+        out = self.split_members(head) if members else self.combine(head)
         if self.linear is not None:
             lin = self.linear(x)  # [B, H, T]
-            out = out + (lin if self.quantiles is None else lin[:, None])
+            lead = out.dim() - lin.dim()  # member and level axes before (H, T)
+            out = out + lin.view(lin.shape[0], *(1,) * lead, *lin.shape[1:])
         return out
+
+    def members_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> each member's forecasts: [B, K, T, H] (point net) or
+        [B, K, T, H, Q] (quantile net); their mean over K is :meth:`forward`
+        (:meth:`forward_quantiles`)."""
+        out = self._dense(x, members=True)
+        return out.transpose(2, 3) if self.quantiles is None else out.permute(0, 1, 4, 3, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, F] -> [B, T, H]: the point forecast (the median of a quantile net)."""

@@ -174,8 +174,26 @@ class ForecastModule(L.LightningModule):
         mae = (q[:, self.net.median] - y[mask]).abs().mean()
         return pinball_loss(q, y[mask], self.levels), mae, mask.sum()
 
+    def _members_loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training loss, number of scored targets) of an ensemble: each member is scored
+        on its own forecasts and the losses averaged, so the members stay independent nets
+        (a loss on their mean would train them as one)."""
+        x, y, mask = batch
+        k = self.net.members
+        out = self.net.members_forward(x)  # [B, K, T, H] or [B, K, T, H, Q]
+        out = out.movedim(1, 0)[:, mask]  # [K, N] or [K, N, Q]
+        last = x[..., :1].expand_as(y)[mask]  # [N]: the scaled target at the origin
+        target = y[mask]
+        if self.net.quantiles is None:
+            return (out + last - target).abs().mean(), mask.sum()
+        q = (out + last[:, None]).reshape(-1, out.shape[-1])  # [K*N, Q]
+        return pinball_loss(q, target.repeat(k), self.levels), mask.sum()
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        loss, _, n = self._loss(batch)
+        if self.net.members > 1:
+            loss, n = self._members_loss(batch)
+        else:
+            loss, _, n = self._loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite training loss ({loss.item()}) at step {self.global_step}; "

@@ -8,6 +8,7 @@ import torch
 from forecast.conv import CausalConv1d, SameConv1d
 from forecast.models import WaveNet, doubling_dilations, receptive_field
 from forecast.module import ForecastModule
+from forecast.quantiles import pinball_loss
 
 DILATIONS = [1, 2, 4, 8]  # R = 1 + 2 * 15 = 31
 
@@ -125,3 +126,41 @@ def test_causality_holds_for_ensembles(members):
     model(x)[0, 30].sum().backward()
     touched = (x.grad[0].abs().sum(dim=1) > 0).nonzero().flatten()
     assert int(touched.max()) == 30 and int(touched.min()) == 30 - 30
+
+
+@pytest.mark.parametrize("quantiles", [None, [0.1, 0.5, 0.9]])
+def test_ensemble_members_train_on_their_own_losses(quantiles):
+    """members=K: the training loss is the mean of the members' own losses, so one member's
+    gradient does not depend on another member's weights (a loss on their mean would couple
+    them: every member would learn to cancel the others' errors)."""
+    torch.manual_seed(0)
+    m = ForecastModule(n_features=3, horizon=4, channels=4, skip_channels=4, dilations=[1, 2],
+                       members=2, linear_lags=3, quantiles=quantiles)
+    last = m.net.head[-1]
+    with torch.no_grad():
+        last.weight.normal_(std=0.3)
+        last.bias.normal_(std=0.3)
+    x, y = torch.randn(2, 20, 3), torch.randn(2, 20, 4)
+    mask = torch.rand(2, 20, 4) > 0.2
+    each = m.net.members_forward(x)  # [B, K, T, H(, Q)]
+    origin = x[..., :1] if quantiles is None else x[..., :1, None]
+    own = []
+    for k in range(2):
+        fc = each[:, k] + origin
+        own.append((fc - y).abs()[mask].mean() if quantiles is None
+                   else pinball_loss(fc[mask], y[mask], m.levels))
+    loss = m.training_step((x, y, mask), 0)
+    assert torch.allclose(loss, torch.stack(own).mean(), atol=1e-6)
+
+    rows = last.weight.shape[0] // 2  # member 1's output rows of the grouped head
+
+    def member1_grad() -> torch.Tensor:
+        m.zero_grad()
+        m.training_step((x, y, mask), 0).backward()
+        return last.weight.grad[rows:].clone()
+
+    before = member1_grad()
+    with torch.no_grad():
+        last.weight[:rows].mul_(-3.0)  # change member 0 only
+        last.bias[: len(last.bias) // 2].add_(1.0)
+    assert torch.allclose(member1_grad(), before, atol=1e-6)
