@@ -154,6 +154,15 @@ def test_seeds_of_a_multirun_are_averaged(runs, tmp_path):
     assert c["honest_mae"] == pytest.approx(np.mean([r["honest_mae"] for r in c["per_run"]]))
     assert entries["standard"]["spread"]["honest_mae"]["std"] is None
     assert "±" in (tmp_path / "eval" / "report.md").read_text()
+    # the mean of the two seeds' forecasts is scored too (no ensemble of the single standard)
+    ens = entries["causal (mean of 2 seeds)"]
+    assert ens["seeds"] == [0, 1] and ens["per_run"] == [] and ens["causal"]
+    assert ens["n_targets"] == c["n_targets"]
+    # |mean of two errors| <= mean of |errors|, strictly where the seeds disagree in sign
+    assert ens["honest_mae"] < c["honest_mae"]
+    assert ens["max_abs_diff_teacher_forced_vs_honest"] < 1e-4
+    assert not any(k.startswith("standard (mean") for k in entries)
+    assert "causal (mean of 2 seeds)" in (tmp_path / "eval" / "report.md").read_text()
 
 
 def test_no_runs_is_refused_with_the_command_that_makes_them(tmp_path):

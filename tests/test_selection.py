@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 
 import selection
 from forecast.data import ForecastDataModule
+from forecast.evaluation.protocols import Forecasts, mean_forecasts
 from forecast.evaluation.selection import SelectionError, check_before, rolling_folds
 from forecast.features import SeriesArrays
 
@@ -48,7 +49,7 @@ def run(tmp_path, name: str, csv) -> dict:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="select", overrides=[
             "folds=2", "fold_length=3D", "stop_length=3D", "baselines.ridge.lags=24",
-            "baselines.ridge.covariate_lags=3", *SMALL_GBR])
+            "baselines.ridge.covariate_lags=3", "seeds=[0,1]", *SMALL_GBR])
         cfg.train_overrides = [*TINY, *csv_overrides(csv)]
         return selection.run_selection(cfg, tmp_path / name)
 
@@ -63,8 +64,12 @@ def test_selection_never_reads_the_test_split(tmp_path):
         assert (out / file).is_file()
     assert json.loads((out / "selection.json").read_text())["summary"] == first["summary"]
     summary = first["summary"]
-    assert set(summary) == {"default", "persistence", "seasonal_naive", "ridge",
-                            "gradient_boosting"}
+    assert set(summary) == {"default", "default (mean of 2 seeds)", "persistence",
+                            "seasonal_naive", "ridge", "gradient_boosting"}
+    ens, single = summary["default (mean of 2 seeds)"], summary["default"]
+    assert ens["kind"] == "ensemble" and single["seeds"] == [0, 1]
+    # per fold, the MAE of the mean forecast is at most the mean of the seeds' MAEs
+    assert all(e <= s + 1e-9 for e, s in zip(ens["fold_mae"], single["fold_mae"], strict=True))
     assert first["strongest_baseline"] in summary
     assert all(len(e["fold_mae"]) == 2 and min(e["n_targets"]) > 0 for e in summary.values())
     # every candidate counted the same targets on each fold
@@ -85,3 +90,17 @@ def test_selection_never_reads_the_test_split(tmp_path):
     for name, e in first["summary"].items():
         np.testing.assert_allclose(second["summary"][name]["fold_mae"], e["fold_mae"],
                                    rtol=1e-6, err_msg=name)
+
+
+def test_mean_forecasts_averages_the_same_origins_only():
+    series, origin = np.array(["a", "a", "b"]), np.array([0, 1, 0], dtype=np.int64)
+    target = np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 6.0]])
+    last = np.zeros(3)
+    one = Forecasts(series, origin, np.array([[0.0, 2.0], [4.0, 4.0], [5.0, 9.0]]), target, last)
+    two = Forecasts(series, origin, np.array([[2.0, 2.0], [2.0, 0.0], [5.0, 3.0]]), target, last)
+    mean = mean_forecasts([one, two])
+    np.testing.assert_array_equal(mean.pred, [[1.0, 2.0], [3.0, 2.0], [5.0, 6.0]])
+    np.testing.assert_array_equal(mean.target, target)
+    shifted = Forecasts(series, origin + 1, two.pred, target, last)
+    with pytest.raises(ValueError, match="same origins and series"):
+        mean_forecasts([one, shifted])

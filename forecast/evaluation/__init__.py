@@ -10,9 +10,10 @@ from forecast.evaluation.protocols import (
     dense_windows,
     forecast_origins,
     honest_windows,
+    mean_forecasts,
     predict_windows,
     station_scores,
 )
 
 __all__ = ["Forecasts", "collect", "dense_windows", "forecast_origins", "honest_windows",
-           "predict_windows", "station_scores"]
+           "mean_forecasts", "predict_windows", "station_scores"]

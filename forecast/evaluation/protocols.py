@@ -34,6 +34,18 @@ class Forecasts:
                          self.target[keep], self.last[keep])
 
 
+def mean_forecasts(forecasts: list[Forecasts]) -> Forecasts:
+    """The mean of several models' forecasts of the same origins and targets (an ensemble
+    of seeds): pred is averaged, the rest taken from the first."""
+    first = forecasts[0]
+    for fc in forecasts[1:]:
+        if not (np.array_equal(fc.origin, first.origin) and np.array_equal(fc.series, first.series)
+                and fc.pred.shape == first.pred.shape):
+            raise ValueError("forecasts to average must be of the same origins and series")
+    pred = np.mean([fc.pred for fc in forecasts], axis=0).astype(first.pred.dtype)
+    return Forecasts(first.series, first.origin, pred, first.target, first.last)
+
+
 @torch.no_grad()
 def predict_windows(
     model: torch.nn.Module, arrays: list[SeriesArrays], windows: list[Window], horizon: int,

@@ -10,7 +10,12 @@ import numpy as np
 
 from forecast.data import ForecastDataModule
 from forecast.evaluation.audit import Audit, audit, expected_extents
-from forecast.evaluation.protocols import Forecasts, forecast_origins, station_scores
+from forecast.evaluation.protocols import (
+    Forecasts,
+    forecast_origins,
+    mean_forecasts,
+    station_scores,
+)
 from forecast.evaluation.runs import Run, RunError
 from forecast.features import DataSpec, series_arrays
 from forecast.module import ForecastModule
@@ -53,6 +58,7 @@ class ModelResult:
     # a quantile model's quantiles [N, H, Q] (its point forecasts above are their median)
     teacher_forced_quantiles: Forecasts | None = None
     honest_quantiles: Forecasts | None = None
+    runs: list[Run] | None = None  # an ensemble: the runs whose forecasts it averages
 
 
 def score_run(run: Run, model: ForecastModule, dm: ForecastDataModule, test: list[np.ndarray],
@@ -80,6 +86,19 @@ def score_run(run: Run, model: ForecastModule, dm: ForecastDataModule, test: lis
                        tfq if levels else None, honq if levels else None)
 
 
+def seed_ensemble(results: list[ModelResult], reference: Forecasts) -> ModelResult:
+    """The mean of several seeds' point forecasts (runs of one config), scored as one model;
+    the first run's model and audit stand for the group (same net, same receptive field)."""
+    if any(r.model.hparams.get("quantiles") for r in results):
+        raise ValueError("seed ensembles average point forecasts; quantile models have none")
+    tf = mean_forecasts([r.teacher_forced for r in results])
+    hon = mean_forecasts([r.honest for r in results])
+    first = results[0]
+    return ModelResult(first.run, first.model, tf, hon, station_scores(tf, reference),
+                       station_scores(hon, reference), first.audit,
+                       runs=[r.run for r in results])
+
+
 def median(fc: Forecasts, levels: list[float]) -> Forecasts:
     """Quantile forecasts [N, H, Q] -> their median [N, H] (the point forecast)."""
     return Forecasts(fc.series, fc.origin, fc.pred[..., list(levels).index(0.5)], fc.target,
@@ -97,8 +116,8 @@ def model_entry(results: list[ModelResult]) -> dict:
         "kind": "model",
         "causal": bool(hp.causal),
         "receptive_field": first.model.receptive_field,
-        "seeds": [r.run.seed for r in results],
-        "runs": [str(r.run.path) for r in results],
+        "seeds": [run.seed for r in results for run in r.runs or [r.run]],
+        "runs": [str(run.path) for r in results for run in r.runs or [r.run]],
         "teacher_forced_mae": stats([s["all"]["mae"] for s in tf])["mean"],
         "honest_mae": stats([s["all"]["mae"] for s in hon])["mean"],
         "honest_rmse": stats([s["all"]["rmse"] for s in hon])["mean"],
@@ -142,7 +161,7 @@ def model_entry(results: list[ModelResult]) -> dict:
              "honest_mae": r.honest_scores["all"]["mae"],
              "honest_rmse": r.honest_scores["all"]["rmse"],
              "measured_past": r.audit.past, "measured_future": r.audit.future}
-            for r in results
+            for r in results if r.runs is None  # an ensemble's runs are scored as their own
         ],
     }
     entry["inflation"] = entry["honest_mae"] / entry["teacher_forced_mae"]

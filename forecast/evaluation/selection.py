@@ -23,7 +23,13 @@ import pandas as pd
 
 from forecast.baselines import Baseline, Persistence
 from forecast.data import ForecastDataModule
-from forecast.evaluation.protocols import Forecasts, collect, forecast_origins, station_scores
+from forecast.evaluation.protocols import (
+    Forecasts,
+    collect,
+    forecast_origins,
+    mean_forecasts,
+    station_scores,
+)
 from forecast.features import DataSpec, SeriesArrays, series_arrays
 from forecast.module import load_checkpoint
 
@@ -85,7 +91,7 @@ class Score:
     """One scored (candidate, fold, seed): honest MAE overall and per series."""
 
     name: str
-    kind: str  # 'model' or 'baseline'
+    kind: str  # 'model', 'ensemble' (the mean of a model's seeds) or 'baseline'
     fold: int
     seed: int | None
     mae: float
@@ -104,6 +110,11 @@ def _score(name: str, kind: str, fold: int, seed: int | None, fc: Forecasts,
     s = station_scores(fc, reference)
     return Score(name, kind, fold, seed, s["all"]["mae"], s["all"]["n_targets"],
                  {k: v["mae"] for k, v in s.items() if k != "all"}, seconds)
+
+
+def ensemble_name(name: str, n: int) -> str:
+    """The candidate that averages the forecasts of ``n`` seeds of ``name``."""
+    return f"{name} (mean of {n} seeds)"
 
 
 def check_before(arrays: list[SeriesArrays], origins: list[np.ndarray], horizon: int,
@@ -144,6 +155,7 @@ def score_fold(fold: Fold, dm: ForecastDataModule, checkpoints: dict[tuple[str, 
         fitted = time.perf_counter() - started
         fc = collect(dm.arrays, origins, b.predict(dm.arrays, origins), spec)
         out.append(_score(name, "baseline", fold.index, None, fc, reference, fitted))
+    by_variant: dict[str, list[Forecasts]] = {}
     for (name, seed), model in models.items():
         own = DataSpec.from_dict(model.hparams.data_spec)  # the fold's scalers, its calendar
         fc = forecast_origins(model, series_arrays(dm.frame, own), origins, own, "honest",
@@ -153,6 +165,12 @@ def score_fold(fold: Fold, dm: ForecastDataModule, checkpoints: dict[tuple[str, 
             raise SelectionError(f"variant {name!r}: its targets differ from the baselines' "
                                  "(it changes data settings that change targets)")
         out.append(_score(name, "model", fold.index, seed, fc, reference, seconds[name, seed]))
+        by_variant.setdefault(name, []).append(fc)
+    for name, fcs in by_variant.items():  # several seeds: also their forecasts' mean
+        if len(fcs) > 1:
+            total = sum(t for (n, _), t in seconds.items() if n == name)
+            out.append(_score(ensemble_name(name, len(fcs)), "ensemble", fold.index, None,
+                              mean_forecasts(fcs), reference, total))
     for s in out:
         log.info("fold %d %s%s: honest MAE %.3f (%d targets)", fold.index, s.name,
                  "" if s.seed is None else f" seed {s.seed}", s.mae, s.n_targets)

@@ -16,7 +16,8 @@ from forecast.baselines import Baseline, Persistence
 from forecast.data import ForecastDataModule
 from forecast.evaluation.protocols import collect, station_scores
 from forecast.evaluation.runs import Run, RunError, check_comparable, group_runs
-from forecast.evaluation.scoring import baseline_entry, model_entry, score_run
+from forecast.evaluation.scoring import baseline_entry, model_entry, score_run, seed_ensemble
+from forecast.evaluation.selection import ensemble_name
 from forecast.files import atomic_write_bytes, atomic_write_text, write_json
 from forecast.module import load_checkpoint
 from forecast.report.intervals import interval_entries, interval_table, write_interval_figures
@@ -118,6 +119,9 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
     groups = {label: [score_run(r, m, dm, test, reference, opt.batch_size, opt.audit_batch)
                       for r, m in zip(by_label[label], ms, strict=True)]
               for label, ms in models.items()}
+    for label, g in list(groups.items()):  # several seeds of a point model: their mean too
+        if len(g) > 1 and not g[0].model.hparams.get("quantiles"):
+            groups[ensemble_name(label, len(g))] = [seed_ensemble(g, reference)]
     entries = {label: model_entry(g) for label, g in groups.items()}
     for name, scores in baseline_scores.items():
         if name in entries:
