@@ -162,7 +162,9 @@ def test_seeds_of_a_multirun_are_averaged(runs, tmp_path):
     assert ens["honest_mae"] < c["honest_mae"]
     assert ens["max_abs_diff_teacher_forced_vs_honest"] < 1e-4
     assert not any(k.startswith("standard (mean") for k in entries)
-    assert "causal (mean of 2 seeds)" in (tmp_path / "eval" / "report.md").read_text()
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "causal (mean of 2 seeds)" in report
+    assert f"The mean of its 2 seeds' forecasts scores {ens['honest_mae']:.2f}" in report
 
 
 def test_no_runs_is_refused_with_the_command_that_makes_them(tmp_path):

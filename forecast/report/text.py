@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from forecast.evaluation.scoring import ModelResult
+from forecast.evaluation.selection import ensemble_name
 from forecast.report.tables import fmt, markdown_table
 
 
@@ -52,6 +53,12 @@ def verdict(entries: dict, groups: dict[str, list[ModelResult]], units: str,
             f"({b['val_honest_mae']:.2f} {units} there); on the test split the {causal} model "
             f"scores {c['honest_mae']:.2f} against its {b['honest_mae']:.2f} {units}, "
             f"{'ahead by' if gap < 0 else 'behind by'} {abs(gap):.2f}.")
+        ens = ensemble_name(causal, len(groups[causal]))
+        if ens in entries:
+            gap = entries[ens]["honest_mae"] - b["honest_mae"]
+            lines.append(f"The mean of its {len(groups[causal])} seeds' forecasts scores "
+                         f"{entries[ens]['honest_mae']:.2f}, "
+                         f"{'ahead by' if gap < 0 else 'behind by'} {abs(gap):.2f}.")
     return " ".join(lines)
 
 
