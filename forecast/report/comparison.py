@@ -119,9 +119,12 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
     groups = {label: [score_run(r, m, dm, test, reference, opt.batch_size, opt.audit_batch)
                       for r, m in zip(by_label[label], ms, strict=True)]
               for label, ms in models.items()}
-    for label, g in list(groups.items()):  # several seeds of a point model: their mean too
+    with_means: dict[str, list] = {}
+    for label, g in groups.items():  # several seeds of a point model: their mean too, next
+        with_means[label] = g
         if len(g) > 1 and not g[0].model.hparams.get("quantiles"):
-            groups[ensemble_name(label, len(g))] = [seed_ensemble(g, reference)]
+            with_means[ensemble_name(label, len(g))] = [seed_ensemble(g, reference)]
+    groups = with_means
     entries = {label: model_entry(g) for label, g in groups.items()}
     for name, scores in baseline_scores.items():
         if name in entries:
@@ -134,7 +137,8 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
     station = opt.station if opt.station in series else series[0]
     if station != opt.station:
         log.warning("station %s not in the data (%s); showing %s", opt.station, series, station)
-    figures = write_figures(out_dir, groups, entries, list(baseline_scores), reference, dm,
+    runs_only = {k: g for k, g in groups.items() if g[0].runs is None}  # figures: no means
+    figures = write_figures(out_dir, runs_only, entries, list(baseline_scores), reference, dm,
                             station, opt.units, opt.figure_lead, opt.week_start, opt.audit_rows)
     extra, quantile_runs, levels = interval_entries(groups, dm, test, reference,
                                                     opt.calibration_days, opt.batch_size,
