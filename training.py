@@ -30,9 +30,10 @@ from forecast.baselines import Persistence
 from forecast.checkpoint_io import AtomicCheckpointIO
 from forecast.data import ForecastDataModule
 from forecast.evaluation import collect, forecast_origins, station_scores
-from forecast.files import atomic_write_text, write_json
+from forecast.features import DataSpec, series_arrays
+from forecast.files import atomic_write_bytes, atomic_write_text, write_json
 from forecast.metrics import mae
-from forecast.module import ForecastModule, load_checkpoint
+from forecast.module import ForecastModule, load_checkpoint, read_checkpoint
 from forecast.resume import (
     RngState,
     RunCheckpoint,
@@ -79,6 +80,20 @@ def _start(cfg: DictConfig, out_dir: Path) -> None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
 
+def build(cfg: DictConfig, refit: bool) -> tuple[ForecastDataModule, ForecastModule]:
+    """The data module (set up for fitting) and the net, its linear path at the ridge fit
+    on the training origins (with ``refit``: train + validation)."""
+    dm: ForecastDataModule = instantiate(cfg.data, seed=cfg.seed, refit=refit, _convert_="all")
+    spec = dm.load()
+    model: ForecastModule = instantiate(
+        cfg.model, n_features=spec.n_features, data_spec=spec.to_dict(), _convert_="all"
+    )
+    dm.set_history(model.receptive_field - 1)
+    dm.setup("fit")
+    model.fit_linear(dm.arrays, dm.origins["train"])
+    return dm, model
+
+
 def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataModule, dict]:
     """Build data and model from ``cfg``, fit, and return the best checkpoint (on
     val/loss), the data module and what the run did; scores nothing."""
@@ -88,22 +103,20 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
                          "data=field data.path=FILE.nc data.variable=NAME")
     resume_from = resume_checkpoint(cfg.get("resume"), out_dir)  # before any data is read
 
-    dm: ForecastDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
-    spec = dm.load()
+    # early stopping needs validation out of training: the refit (data.refit) comes after
+    dm, model = build(cfg, refit=False)
     for line in dm.frame.repairs.lines():
         log.info("repair: %s", line)
-    model: ForecastModule = instantiate(
-        cfg.model, n_features=spec.n_features, data_spec=spec.to_dict(), _convert_="all"
-    )
-    dm.set_history(model.receptive_field - 1)
-    dm.setup("fit")
-    model.fit_linear(dm.arrays, dm.origins["train"])
+    spec = dm.spec
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s: causal=%s, receptive field %d steps, %d parameters, %d features",
              model.hparams.name, model.hparams.causal, model.receptive_field, n_params,
              spec.n_features)
 
     ckpt_dir = out_dir / "checkpoints"
+    kept = ckpt_dir / "early_stopped.ckpt"
+    if resume_from is not None and kept.is_file():  # an earlier attempt refit: best.ckpt
+        atomic_write_bytes(ckpt_dir / "best.ckpt", kept.read_bytes())  # is the refit net
     logger = make_logger(cfg, out_dir)
     if resume_from is not None:
         check_same_run(resume_from, dict(model.hparams))
@@ -142,7 +155,43 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
         "train_seconds": round(train_seconds, 1),
         "best_checkpoint": str(best_path),
     }
+    if cfg.data.get("refit"):
+        return refit(cfg, out_dir, best_path, info)
     return load_checkpoint(best_path), dm, info
+
+
+def refit(cfg: DictConfig, out_dir: Path, early_stopped: Path, info: dict
+          ) -> tuple[ForecastModule, ForecastDataModule, dict]:
+    """``data.refit``: a fresh net (same seed) trained on train + validation for the step
+    count early stopping chose, with scalers and the linear path's ridge fit on those rows;
+    it becomes ``best.ckpt``, the early-stopped net ``early_stopped.ckpt``."""
+    steps = int(read_checkpoint(early_stopped)["global_step"])
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm, model = build(cfg, refit=True)
+    log.info("refit: a fresh net on train + validation (to %s) for %d steps, the early-stopped "
+             "count", dm.fit_end.strftime("%Y-%m-%d %H:%M"), steps)
+    callbacks = [EMAWeightAveraging(decay=cfg.ema_decay)] if cfg.ema_decay > 0 else []
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RichProgressBar())
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
+        callbacks=callbacks, plugins=[AtomicCheckpointIO()], enable_checkpointing=False,
+        use_distributed_sampler=False, default_root_dir=str(out_dir), logger=False,
+    )
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=dm)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    ckpt_dir = early_stopped.parent
+    kept = ckpt_dir / "early_stopped.ckpt"
+    if trainer.is_global_zero:
+        atomic_write_bytes(kept, early_stopped.read_bytes())
+    # the weight average (EMA copies it in at the end of fit); weights only, so that a
+    # resumed run never continues training from it
+    trainer.save_checkpoint(early_stopped, weights_only=True)
+    info = {**info, "refit_steps": steps, "refit_seconds": round(time.perf_counter() - start, 1),
+            "early_stopped_checkpoint": str(kept)}
+    return load_checkpoint(early_stopped), dm, info
 
 
 def train(cfg: DictConfig, out_dir: str | Path) -> dict:
@@ -154,10 +203,13 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     best, dm, info = fit(cfg, out_dir)
     if rank_zero_only.rank != 0:  # DDP: the other processes trained; rank 0 scores and writes
         return {}
-    spec, model = dm.spec, best
+    model = best
     test = evaluate_test(best, dm, cfg.eval_batch_size)
-    val = forecast_origins(best, dm.arrays, dm.origins["val"], spec, "teacher_forced", dm.span,
-                           cfg.eval_batch_size)
+    # validation error of the early-stopped net (a refit net has trained on validation)
+    chosen = load_checkpoint(info.get("early_stopped_checkpoint") or info["best_checkpoint"])
+    own = DataSpec.from_dict(chosen.hparams.data_spec)
+    val = forecast_origins(chosen, series_arrays(dm.frame, own), dm.origins["val"], own,
+                           "teacher_forced", dm.span, cfg.eval_batch_size)
     metrics = {
         "model": model.hparams.name,
         "causal": bool(model.hparams.causal),
@@ -185,6 +237,8 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
         "test_targets": test["honest"]["all"]["n_targets"],
         **{k: info[k] for k in ("epochs", "best_epoch_val_loss", "global_steps",
                                 "train_seconds", "best_checkpoint")},
+        **{k: info[k] for k in ("refit_steps", "refit_seconds", "early_stopped_checkpoint")
+           if k in info},
         "repairs": dm.frame.repairs.to_dict(),
     }
     write_json(out_dir / "metrics.json", metrics)

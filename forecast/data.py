@@ -150,6 +150,7 @@ class ForecastDataModule(L.LightningDataModule):
         checksum: str | None = None,
         calendar: Sequence[str] | None = None,
         angular: Sequence[str] = (),
+        refit: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -157,6 +158,7 @@ class ForecastDataModule(L.LightningDataModule):
         self.path, self.checksum = path, checksum
         self.calendar = list(calendar) if calendar is not None else None
         self.angular = list(angular)
+        self.refit = bool(refit)  # fit on train + validation: scalers, training windows
         self.frame_spec = FrameSpec(
             time_column=time_column, target=target, covariates=tuple(covariates),
             series_id=series_id, freq=freq, time_format=time_format, max_gap=max_gap,
@@ -182,10 +184,21 @@ class ForecastDataModule(L.LightningDataModule):
             for reason in self.frame.dropped.values():  # trained without it, and said so
                 log.warning("left out of training: %s", reason)
             self.splits = resolve_splits(self.frame, self.splits_cfg, self.fractions)
-            self.spec = fit_spec(self.frame, self.splits["train"][1], self.calendar,
-                                 self.angular)
+            self.spec = fit_spec(self.frame, self.fit_end, self.calendar, self.angular)
             self.arrays = series_arrays(self.frame, self.spec)
         return self.spec
+
+    @property
+    def fit_end(self) -> pd.Timestamp:
+        """The last timestamp fitting reads: the end of train, or of validation with
+        ``refit``."""
+        return self.splits["val" if self.refit else "train"][1]
+
+    def fit_origins(self, history: int) -> list[np.ndarray]:
+        """Per series, the origins models and baselines are fitted on: those of the train
+        split, or with ``refit`` of train and validation (targets up to :attr:`fit_end`)."""
+        self.load()
+        return self._origins(self.splits["train"][0], self.fit_end, history)
 
     @property
     def n_features(self) -> int:
@@ -194,7 +207,9 @@ class ForecastDataModule(L.LightningDataModule):
     def split_origins(self, split: str, history: int) -> list[np.ndarray]:
         """Per series, the origins of ``split`` that have ``history`` steps of context."""
         self.load()
-        start, end = self.splits[split]
+        return self._origins(*self.splits[split], history)
+
+    def _origins(self, start: pd.Timestamp, end: pd.Timestamp, history: int) -> list[np.ndarray]:
         return [origins(a.times, a.segment, start.value, end.value, history, self.horizon)
                 for a in self.arrays]
 
@@ -211,7 +226,8 @@ class ForecastDataModule(L.LightningDataModule):
         length = self.history + self.span
         for split in SPLITS:
             start, end = self.splits[split]
-            self.origins[split] = self.split_origins(split, self.history)
+            self.origins[split] = (self.fit_origins(self.history) if split == "train"
+                                   else self.split_origins(split, self.history))
             n = sum(len(o) for o in self.origins[split])
             if n == 0:
                 lengths = {a.name: len(a) for a in self.arrays}

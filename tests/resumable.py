@@ -47,7 +47,9 @@ def weights_hash(run_dir: Path) -> str:
 
 def scores(metrics: dict) -> dict:
     """What a run reports, less what differs by nature (wall time, paths)."""
-    return {k: v for k, v in metrics.items() if k not in ("train_seconds", "best_checkpoint")}
+    return {k: v for k, v in metrics.items()
+            if k not in ("train_seconds", "refit_seconds", "best_checkpoint",
+                         "early_stopped_checkpoint")}
 
 
 def snapshot_every_write(monkeypatch, into: Path) -> None:

@@ -203,8 +203,8 @@ def test_onnx_export_carries_the_quantiles(tmp_path, ckpt):
     np.testing.assert_allclose(got, q[:, 29].numpy(), rtol=0, atol=1e-5)
 
 
-def evaluate_quantile_run(tmp_path: Path, ckpt_path: Path, val: list[str]
-                          ) -> tuple[dict, Path]:
+def evaluate_quantile_run(tmp_path: Path, ckpt_path: Path, val: list[str],
+                          refit: bool = False) -> tuple[dict, Path]:
     """``evaluate``'s report on the quantile checkpoint over a 30-day series whose
     validation split is ``val``; -> (metrics.json, the report folder)."""
     import json
@@ -223,7 +223,7 @@ def evaluate_quantile_run(tmp_path: Path, ckpt_path: Path, val: list[str]
     (run_dir / "metrics.json").write_text("{}")
     data = {"_target_": "forecast.data.ForecastDataModule", "path": str(csv),
             "time_column": "time", "target": "temp", "covariates": ["hum"],
-            "series_id": "station", "horizon": H,
+            "series_id": "station", "horizon": H, "refit": refit,
             "splits": {"train": ["2020-01-01", "2020-01-15"], "val": val,
                        "test": ["2020-01-24", "2020-01-30"]}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(
@@ -252,6 +252,19 @@ def test_evaluate_skips_calibration_when_validation_is_shorter_than_the_context(
     report = (out / "report.md").read_text()
     assert "| causal, honest, raw" in report and "calibrated" not in report.split(
         "## Probabilistic forecasts")[1].split("\n\n", 2)[1]
+
+
+def test_evaluate_skips_calibration_of_a_net_refit_on_validation(tmp_path, ckpt, caplog):
+    """data.refit: the net trained on validation, whose residuals would make the offsets
+    too small; the raw intervals are scored and one warning says why."""
+    with caplog.at_level("WARNING"):
+        metrics, _ = evaluate_quantile_run(tmp_path, ckpt[0], ["2020-01-16", "2020-01-23"],
+                                           refit=True)
+    c = metrics["causal"]
+    assert c["intervals"]["calibration"] == [None] and "coverage_90" in c
+    assert not any(k.endswith(("_calibrated", "_rolling", "_tracked")) for k in c)
+    assert any("no conformal calibration: the net was refit on validation" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_evaluate_reports_coverage_calibration_and_figures(tmp_path, ckpt):

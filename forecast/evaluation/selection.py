@@ -151,7 +151,7 @@ def score_fold(fold: Fold, dm: ForecastDataModule, checkpoints: dict[tuple[str, 
     out = []
     for name, b in baselines.items():
         started = time.perf_counter()
-        b.fit(dm.arrays, dm.split_origins("train", b.history))
+        b.fit(dm.arrays, dm.fit_origins(b.history))  # data.refit: train + early stopping
         fitted = time.perf_counter() - started
         fc = collect(dm.arrays, origins, b.predict(dm.arrays, origins), spec)
         out.append(_score(name, "baseline", fold.index, None, fc, reference, fitted))

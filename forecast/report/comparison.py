@@ -49,27 +49,23 @@ class ReportOptions:
     calibration_rate: float | None = 0.2  # coverage tracking: daily step of the coverage level
 
 
-def data_module(run: Run) -> ForecastDataModule:
+def data_module(run: Run, **overrides: object) -> ForecastDataModule:
     """The run's data module, built from its resolved config with no Hydra."""
     data = dict(run.config["data"])
     target = data.pop("_target_", None)
     if target != "forecast.data.ForecastDataModule":
         raise RunError(f"{run.path}/config.yaml: data._target_ {target!r} is not "
                        "forecast.data.ForecastDataModule")
-    return ForecastDataModule(**data)
+    return ForecastDataModule(**{**data, **overrides})
 
 
-def baseline_validation(baselines: dict[str, Baseline], dm: ForecastDataModule,
-                        history: int) -> dict[str, float]:
-    """Honest validation MAE of each baseline (fitted on train): how the strongest is
-    named without looking at the test split."""
+def baseline_validation(baseline: Baseline, dm: ForecastDataModule, history: int) -> float:
+    """Honest validation MAE of a baseline fitted on train: how the strongest is named
+    without looking at the test split."""
     val = dm.split_origins("val", history)
     ref = collect(dm.arrays, val, Persistence(dm.horizon).predict(dm.arrays, val), dm.spec)
-    out = {}
-    for name, b in baselines.items():
-        fc = collect(dm.arrays, val, b.predict(dm.arrays, val), dm.spec)
-        out[name] = station_scores(fc, ref)["all"]["mae"]
-    return out
+    fc = collect(dm.arrays, val, baseline.predict(dm.arrays, val), dm.spec)
+    return station_scores(fc, ref)["all"]["mae"]
 
 
 def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str | Path,
@@ -103,16 +99,20 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
                        f"{horizon} targets in one segment; widen the test split")
     reference = collect(dm.arrays, test, Persistence(horizon).predict(dm.arrays, test), spec)
 
-    baseline_scores, fit_seconds = {}, {}
+    baseline_scores, fit_seconds, validation = {}, {}, {}
+    plain = data_module(runs[0], refit=False) if dm.refit else dm  # scalers fitted on train
+    plain.load()
     for name, b in baselines.items():
         fit_started = time.perf_counter()
-        b.fit(dm.arrays, dm.split_origins("train", b.history))
+        b.fit(plain.arrays, plain.split_origins("train", b.history))
         fit_seconds[name] = time.perf_counter() - fit_started
+        validation[name] = baseline_validation(b, plain, history)  # fitted on train alone
+        if dm.refit:  # as the nets (data.refit): fitted again on train + validation
+            b.fit(dm.arrays, dm.fit_origins(b.history))
         fc = collect(dm.arrays, test, b.predict(dm.arrays, test), spec)
         baseline_scores[name] = station_scores(fc, reference)
-        log.info("baseline %s: honest MAE %.3f (fitted in %.1f s)", name,
-                 baseline_scores[name]["all"]["mae"], fit_seconds[name])
-    validation = baseline_validation(baselines, dm, history)
+        log.info("baseline %s: honest MAE %.3f (validation %.3f, fitted in %.1f s)", name,
+                 baseline_scores[name]["all"]["mae"], validation[name], fit_seconds[name])
     if "persistence" not in baseline_scores:
         baseline_scores = {"persistence": station_scores(reference, reference), **baseline_scores}
 

@@ -83,6 +83,11 @@ def quantile_run(model: object, dm: ForecastDataModule, test: list[np.ndarray],
           else scored.teacher_forced_quantiles if reuse else run(test, "teacher_forced"))
     if calibration_days is None:
         return QuantileRun(honest, None, tf, None)
+    if dm.refit:  # its validation residuals are in-sample: offsets from them would be too small
+        log.warning("%s: no conformal calibration: the net was refit on validation "
+                    "(data.refit=true); train quantile runs with data.refit=false to calibrate "
+                    "them", model.hparams.name)
+        return QuantileRun(honest, None, tf, None)
     # every validation origin whose input window reads no training row, forecast once:
     # the fixed window is its last calibration_days, online calibration moves through it
     val_start, val_end = dm.splits["val"]

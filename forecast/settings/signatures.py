@@ -17,7 +17,7 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
     "forecast.data.ForecastDataModule": (
         "path", "time_column", "target", "covariates", "series_id", "freq", "time_format",
         "max_gap", "bounds", "splits", "fractions", "horizon", "span", "train_stride",
-        "batch_size", "num_workers", "checksum", "calendar", "angular", "seed"),
+        "batch_size", "num_workers", "checksum", "calendar", "angular", "refit", "seed"),
     "forecast.fields.module.FieldModule": (
         "n_features", "horizon", "causal", "channels", "kernel_time", "kernel_space",
         "dilations", "lr", "weight_decay", "data_spec", "name"),

@@ -125,6 +125,7 @@ class DataSettings:
     checksum: str | None = key()
     calendar: list[str] | None = key(each(one_of(*CYCLES), non_empty=False))
     angular: list[str] = key()
+    refit: bool = key()
 
 
 @dataclass(frozen=True)
