@@ -59,6 +59,10 @@ def check_variants(cfg: Mapping[str, Any]) -> None:
     own) as ``train.py`` would; the first bad one is a :class:`SettingsError` naming it."""
     common = [str(o) for o in cfg.get("train_overrides") or []]
     variants = cfg.get("variants") or {}
+    for name, extra in variants.items():
+        if any(str(o).lstrip("+~").startswith("data.refit") for o in extra):
+            raise SettingsError(f"variant {name}: data.refit changes how the baselines are "
+                                "fitted too; set it for every variant in train_overrides")
     for name, extra in {"(common)": [], **variants}.items():
         try:
             check_train(OmegaConf.to_container(training_config([*common, *map(str, extra)]),

@@ -80,10 +80,14 @@ def _start(cfg: DictConfig, out_dir: Path) -> None:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
 
-def build(cfg: DictConfig, refit: bool) -> tuple[ForecastDataModule, ForecastModule]:
+def build(cfg: DictConfig, refit: bool, calendar: list[str] | None = None
+          ) -> tuple[ForecastDataModule, ForecastModule]:
     """The data module (set up for fitting) and the net, its linear path at the ridge fit
-    on the training origins (with ``refit``: train + validation)."""
-    dm: ForecastDataModule = instantiate(cfg.data, seed=cfg.seed, refit=refit, _convert_="all")
+    on the training origins (with ``refit``: train + validation; ``calendar``: these
+    cycles, not the config's)."""
+    extra = {} if calendar is None else {"calendar": calendar}
+    dm: ForecastDataModule = instantiate(cfg.data, seed=cfg.seed, refit=refit, _convert_="all",
+                                         **extra)
     spec = dm.load()
     model: ForecastModule = instantiate(
         cfg.model, n_features=spec.n_features, data_spec=spec.to_dict(), _convert_="all"
@@ -115,11 +119,15 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
 
     ckpt_dir = out_dir / "checkpoints"
     kept = ckpt_dir / "early_stopped.ckpt"
-    if resume_from is not None and kept.is_file():  # an earlier attempt refit: best.ckpt
-        atomic_write_bytes(ckpt_dir / "best.ckpt", kept.read_bytes())  # is the refit net
     logger = make_logger(cfg, out_dir)
-    if resume_from is not None:
+    if resume_from is None:
+        kept.unlink(missing_ok=True)  # a stale one from an earlier run in this folder
+    else:
         check_same_run(resume_from, dict(model.hparams))
+        if (cfg.data.get("refit") and kept.is_file() and resume_from.parent == ckpt_dir
+                and rank_zero_only.rank == 0):  # an earlier attempt refit: best.ckpt is the
+            check_same_run(kept, dict(model.hparams))  # refit net; the early-stopped one back
+            atomic_write_bytes(ckpt_dir / "best.ckpt", kept.read_bytes())
         if isinstance(logger, CSVLogger):  # it would replace the interrupted attempt's rows
             keep_earlier_log(Path(logger.log_dir) / "metrics.csv")
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss",
@@ -165,9 +173,13 @@ def refit(cfg: DictConfig, out_dir: Path, early_stopped: Path, info: dict
     """``data.refit``: a fresh net (same seed) trained on train + validation for the step
     count early stopping chose, with scalers and the linear path's ridge fit on those rows;
     it becomes ``best.ckpt``, the early-stopped net ``early_stopped.ckpt``."""
-    steps = int(read_checkpoint(early_stopped)["global_step"])
+    ckpt = read_checkpoint(early_stopped)
+    steps = int(ckpt["global_step"])
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm, model = build(cfg, refit=True)
+    # the validated net's inputs: only the scalers change (calendar: null would otherwise
+    # pick its cycles from the longer span)
+    chosen = DataSpec.from_dict(ckpt["hyper_parameters"]["data_spec"])
+    dm, model = build(cfg, refit=True, calendar=list(chosen.calendar))
     log.info("refit: a fresh net on train + validation (to %s) for %d steps, the early-stopped "
              "count", dm.fit_end.strftime("%Y-%m-%d %H:%M"), steps)
     callbacks = [EMAWeightAveraging(decay=cfg.ema_decay)] if cfg.ema_decay > 0 else []

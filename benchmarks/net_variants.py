@@ -34,8 +34,8 @@ log = logging.getLogger("net_variants")
 
 def score_val(overrides: list[str], seed: int, keep: str | None = None) -> dict:
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*overrides, f"seed={seed}",
-                                                      "trainer.enable_progress_bar=false"])
+        cfg = compose(config_name="train", overrides=[  # validation scores: no refit on it
+            *overrides, f"seed={seed}", "trainer.enable_progress_bar=false", "data.refit=false"])
     with tempfile.TemporaryDirectory() as tmp:
         best, dm, info = train.fit(cfg, Path(keep or tmp) / f"seed{seed}")
     origins = dm.origins["val"]

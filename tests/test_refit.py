@@ -59,7 +59,7 @@ def test_refit_run_keeps_the_early_stopped_net_and_never_reads_test(tmp_path):
     ckpts = tmp_path / "run" / "checkpoints"
     early = torch.load(ckpts / "early_stopped.ckpt", weights_only=True)
     final = torch.load(ckpts / "best.ckpt", weights_only=True)
-    assert metrics["refit_steps"] == early["global_step"] > 0
+    assert metrics["refit_steps"] == early["global_step"] == final["global_step"] > 0
     assert "optimizer_states" in early and "optimizer_states" not in final  # never resumed
     spec_early = early["hyper_parameters"]["data_spec"]
     spec_final = final["hyper_parameters"]["data_spec"]
@@ -108,3 +108,54 @@ def test_evaluate_refits_the_baselines_too_and_names_them_on_validation(tmp_path
     # and not the train-only fit on test
     assert entries["ridge"]["honest_mae"] != pytest.approx(
         honest_mae(plain, plain.split_origins("train", ridge.history), plain, "test"), rel=1e-6)
+
+
+def test_refit_keeps_the_validated_nets_inputs(tmp_path):
+    """calendar: null picks cycles the training span repeats: 20 days of data give a
+    training span under two weeks (no weekly cycle) and train + validation over it. The
+    refit net keeps the early-stopped net's features; only its scalers change."""
+    csv = tmp_path / "s.csv"
+    make_series(24 * 20).to_csv(csv, index=False)
+    refit_run(csv, tmp_path / "run")
+    ckpts = tmp_path / "run" / "checkpoints"
+    early = torch.load(ckpts / "early_stopped.ckpt", weights_only=True)["hyper_parameters"]
+    final = torch.load(ckpts / "best.ckpt", weights_only=True)["hyper_parameters"]
+    assert early["data_spec"]["calendar"] == final["data_spec"]["calendar"] == ["day"]
+    assert early["n_features"] == final["n_features"]
+    assert datamodule_calendar(csv, refit=True) == ["day", "week"]  # what null would pick
+
+
+def datamodule_calendar(csv, refit: bool) -> list[str]:
+    return datamodule(csv, refit).spec.calendar
+
+
+def test_refit_refuses_a_cosine_schedule(tmp_path):
+    from omegaconf import OmegaConf
+
+    from forecast.settings import SettingsError, check_train
+
+    cfg = compose_train(["model.cosine=true"])
+    with pytest.raises(SettingsError, match="model.cosine.*data.refit=true"):
+        check_train(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+    check_train(OmegaConf.to_container(compose_train(["model.cosine=true", "data.refit=false"]),
+                                       resolve=True, throw_on_missing=False))
+
+
+def test_runs_without_a_refit_key_compare_with_refit_false(tmp_path):
+    """Runs trained before data.refit existed trained without it: comparable with
+    data.refit=false, refused against data.refit=true (their baselines differ)."""
+    from forecast.evaluation.runs import Run, RunError, check_comparable
+
+    data = {"path": "x.csv", "horizon": 6}
+    old = Run(tmp_path / "a", {"model": {}, "data": dict(data)})
+    check_comparable([old, Run(tmp_path / "b", {"model": {}, "data": {**data, "refit": False}})])
+    with pytest.raises(RunError, match=r"data\.refit"):
+        check_comparable([old, Run(tmp_path / "c", {"model": {}, "data": {**data, "refit": True}})])
+
+
+def test_selection_refuses_data_refit_inside_one_variant():
+    import selection
+    from forecast.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="variant late: data.refit changes how the baselines"):
+        selection.check_variants({"train_overrides": [], "variants": {"late": ["data.refit=true"]}})

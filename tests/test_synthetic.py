@@ -49,7 +49,7 @@ def overrides(path: Path) -> list[str]:
 def scores(model, dm) -> dict[str, float]:
     """Honest test MAE of ``model`` and the baselines on the same origins."""
     arrays, origins, spec, h = dm.arrays, dm.origins["test"], dm.spec, dm.horizon
-    train_origins = dm.split_origins("train", 168)
+    train_origins = dm.fit_origins(168)  # as the net (data.refit: train + validation)
     out = {"net": forecast_origins(model, arrays, origins, spec, "honest", dm.span, 256)}
     for base in (Persistence(h), SeasonalNaive(h, 24), RidgeLags(h, 168)):
         base.fit(arrays, train_origins)

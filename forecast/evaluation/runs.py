@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 RUN_FILES = ("checkpoints/best.ckpt", "metrics.json", "config.yaml")
 # data settings that change neither targets nor features: runs may differ in them
 TRAINING_ONLY_KEYS = ("train_stride", "batch_size", "num_workers")
+DEFAULTS = {"refit": False}  # data keys older runs did not write: the value they trained with
 HOW_TO_TRAIN = ("`python train.py model=causal` and `python train.py model=standard` "
                 "(several seeds: `python train.py -m model=causal,standard seed=0,1,2`)")
 
@@ -155,7 +156,7 @@ def check_comparable(runs: list[Run]) -> None:
     for run in runs[1:]:
         a_cfg, b_cfg = first.config["data"], run.config["data"]
         for key in sorted(set(a_cfg) | set(b_cfg)):
-            a, b = a_cfg.get(key), b_cfg.get(key)
+            a, b = a_cfg.get(key, DEFAULTS.get(key)), b_cfg.get(key, DEFAULTS.get(key))
             if key not in TRAINING_ONLY_KEYS and a != b:
                 raise RunError(f"runs {first.path} and {run.path} differ in data.{key} "
                                f"({a!r} vs {b!r}); compare runs trained on the same data")

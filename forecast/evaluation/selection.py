@@ -7,7 +7,8 @@ scored block that follows it. The scored blocks are the last ``n_folds`` blocks 
 data module gets the fold's training part as its train split (scalers fitted on it
 alone), the early-stopping block as its val split and the scored block as its test
 split: the real test period is in no slot, and :func:`select` refuses to score a
-target after ``guard_end``.
+target after ``guard_end``. With ``data.refit`` the nets and the baselines are then fitted
+again on the training part and the early-stopping block.
 """
 
 from __future__ import annotations

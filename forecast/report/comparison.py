@@ -174,6 +174,7 @@ def compare_runs(runs: list[Run], baselines: dict[str, Baseline], out_dir: str |
         "baselines": [f"{k} ({type(b).__name__}, reads {b.history} steps back)"
                       for k, b in baselines.items()],
         "strongest_baseline": strongest,
+        "refit": dm.refit,
     }
     text = verdict(entries, groups, opt.units, strongest)
     atomic_write_text(out_dir / "report.md", report_markdown(

@@ -66,8 +66,9 @@ def selection_markdown(summary: dict[str, dict], folds: list[Fold], units: str,
     lines = [f"# Selection on rolling-origin folds (honest MAE over h = 1..{horizon}, {units})",
              "", markdown_table(header, rows), "",
              f"Strongest baseline: **{best}**." if best else "No baseline was scored.", "",
-             "Folds (the test split is never read; each fold's scalers and baselines are "
-             "fitted on its own training part):", ""]
+             "Folds (the test split is never read; each fold's scalers, nets and baselines "
+             "are fitted on its own training part, and with data.refit fitted again on it "
+             "and its early-stopping block):", ""]
     lines += [f"- {f.describe()}; {summary[next(iter(summary))]['n_targets'][i]} targets"
               for i, f in enumerate(folds)]
     return "\n".join(lines) + "\n"

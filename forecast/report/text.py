@@ -143,7 +143,8 @@ def report_markdown(entries: dict, groups: dict[str, list[ModelResult]], baselin
     for key, file in figures.items():
         out += [f"![{captions[key]}]({file})", ""]
 
-    runs = [[name, str(r.run.seed), str(r.run.path)] for name, g in groups.items() for r in g]
+    runs = [[name, str(run.seed), str(run.path)] for name, g in groups.items() for r in g
+            for run in r.runs or [r.run]]
     out += ["## Protocol", "",
             f"- Test period {protocol['test_start']} .. {protocol['test_end']}; "
             f"{protocol['n_origins']} origins x {horizon} steps: {protocol['n_targets']} observed "
@@ -157,7 +158,10 @@ def report_markdown(entries: dict, groups: dict[str, list[ModelResult]], baselin
             f"- Scored targets from {protocol['first_target']} to {protocol['last_target']} "
             "UTC (an origin belongs to the test split by its targets alone).",
             "- Baselines: " + ", ".join(protocol["baselines"]) + "; fitted on the training "
-            "split only. The strongest is named by its honest MAE on the validation split "
-            f"(never the test split): {protocol['strongest_baseline']}.",
+            "split, and named by their honest MAE on the validation split (never the test "
+            f"split): the strongest is {protocol['strongest_baseline']}. "
+            + ("Like the nets (data.refit), they were then fitted again on train + validation "
+               "for the test split." if protocol.get("refit") else
+               "The test split is scored with that fit."),
             "", markdown_table(["model", "seed", "run"], runs, "lrl"), ""]
     return "\n".join(out)

@@ -233,6 +233,10 @@ def check_series(model: Mapping, data: Mapping) -> None:
     stray = [c for c in data.get("angular") or [] if c not in covariates]
     if stray:
         raise fail("data.angular", data["angular"], f"covariates only ({covariates})")
+    if data.get("refit") and model.get("cosine"):
+        raise fail("model.cosine", True, "false with data.refit=true (the refit trains for the "
+                   "early-stopped step count, where a cosine would decay to 0, unlike the net "
+                   "validated), or set data.refit=false")
 
 
 def check_fields(model: Mapping, data: Mapping) -> None:
