@@ -218,7 +218,8 @@ def train(cfg: DictConfig, out_dir: str | Path) -> dict:
     model = best
     test = evaluate_test(best, dm, cfg.eval_batch_size)
     # validation error of the early-stopped net (a refit net has trained on validation)
-    chosen = load_checkpoint(info.get("early_stopped_checkpoint") or info["best_checkpoint"])
+    early = info.get("early_stopped_checkpoint")
+    chosen = load_checkpoint(early) if early else best
     own = DataSpec.from_dict(chosen.hparams.data_spec)
     val = forecast_origins(chosen, series_arrays(dm.frame, own), dm.origins["val"], own,
                            "teacher_forced", dm.span, cfg.eval_batch_size)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import pickle
-import re
-import zipfile
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 
+from forecast.checkpoint_io import CheckpointError, plain, read_checkpoint, restore
 from forecast.features import DataSpec, SeriesArrays
 from forecast.linear import fit_linear_path
 from forecast.models import WaveNet, doubling_dilations, receptive_field
@@ -23,25 +20,8 @@ from forecast.quantiles import check_levels, inverse_softplus, pinball_loss
 log = logging.getLogger(__name__)
 
 
-def plain(value: object) -> object:
-    """Nested mappings and sequences as dicts and lists of plain values (checkpoint-safe)."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not a plain value; a checkpoint holds only those")
-
-
 def _feature_names(data_spec: dict | None) -> list[str]:
     return DataSpec.from_dict(data_spec).feature_names if data_spec else []
-
-
-class CheckpointError(ValueError):
-    """A file that is not a loadable, safe forecast checkpoint."""
 
 
 class ForecastModule(L.LightningModule):
@@ -245,44 +225,6 @@ class ForecastModule(L.LightningModule):
 
 # constructor arguments; other stored hyperparameters (receptive_field) are derived
 _BUILD_KEYS = tuple(inspect.signature(ForecastModule.__init__).parameters)[1:]
-
-
-def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
-    """A checkpoint file's contents, loaded weights-only (no pickled objects), or a
-    one-line :class:`CheckpointError`; series and field checkpoints alike."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive since PyTorch 1.6
-        raise CheckpointError(f"{path}: not a readable checkpoint (not a zip-format PyTorch "
-                              "checkpoint, which torch.save writes since PyTorch 1.6)")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # the callable or class it names
-        what = f" ({found.group(1)})" if found else ""
-        raise CheckpointError(
-            f"{path}: refused: the file holds objects that loading would have to execute"
-            f"{what}; only checkpoints of tensors and plain values are read"
-        ) from None
-    except Exception as err:  # torch's safe loader raises many kinds on foreign files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}: {first})"
-        ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise CheckpointError(f"{path}: not a forecast checkpoint (no state_dict/hyper_parameters)")
-    return ckpt
-
-
-def restore(module: L.LightningModule, ckpt: dict, path: str | Path) -> L.LightningModule:
-    """``module`` with the checkpoint's weights, in eval mode."""
-    try:
-        module.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the stored hyperparameters "
-                              f"({str(err).splitlines()[0]})") from None
-    return module.eval()
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu",
