@@ -122,23 +122,7 @@ def test_refit_keeps_the_validated_nets_inputs(tmp_path):
     final = torch.load(ckpts / "best.ckpt", weights_only=True)["hyper_parameters"]
     assert early["data_spec"]["calendar"] == final["data_spec"]["calendar"] == ["day"]
     assert early["n_features"] == final["n_features"]
-    assert datamodule_calendar(csv, refit=True) == ["day", "week"]  # what null would pick
-
-
-def datamodule_calendar(csv, refit: bool) -> list[str]:
-    return datamodule(csv, refit).spec.calendar
-
-
-def test_refit_refuses_a_cosine_schedule(tmp_path):
-    from omegaconf import OmegaConf
-
-    from forecast.settings import SettingsError, check_train
-
-    cfg = compose_train(["model.cosine=true"])
-    with pytest.raises(SettingsError, match="model.cosine.*data.refit=true"):
-        check_train(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
-    check_train(OmegaConf.to_container(compose_train(["model.cosine=true", "data.refit=false"]),
-                                       resolve=True, throw_on_missing=False))
+    assert datamodule(csv, refit=True).spec.calendar == ["day", "week"]  # what null picks
 
 
 def test_runs_without_a_refit_key_compare_with_refit_false(tmp_path):
