@@ -13,11 +13,14 @@ from forecast.quantiles import check_levels, monotone
 
 
 def receptive_field(
-    kernel_size: int, dilations: list[int], linear_lags: int = 0, feature_lags: int = 1
+    kernel_size: int, dilations: list[int], linear_lags: int = 0, feature_lags: int = 1,
+    level_window: int = 0,
 ) -> int:
-    """R = max(1 + (k - 1) * sum(dilations), P, Q): the inputs one output can read
-    (P, Q: the spans of the linear path's target and feature kernels)."""
-    return max(1 + (kernel_size - 1) * sum(dilations), linear_lags, feature_lags)
+    """R = max(1 + (k - 1) * sum(dilations) + max(W - 1, 0), P, Q): the inputs one output
+    can read (P, Q: the spans of the linear path's target and feature kernels; W: the
+    window of the level features' mean, see :class:`WaveNet`)."""
+    conv = 1 + (kernel_size - 1) * sum(dilations) + max(level_window - 1, 0)
+    return max(conv, linear_lags, feature_lags)
 
 
 def doubling_dilations(layers_per_stack: int, stacks: int = 1) -> list[int]:
@@ -152,6 +155,8 @@ class WaveNet(nn.Module):
         feature_lags: int = 1,
         impl: str = "pad",
         quantiles: list[float] | None = None,
+        level_window: int = 0,
+        level_features: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.quantiles = check_levels(quantiles) if quantiles is not None else None
@@ -160,15 +165,35 @@ class WaveNet(nn.Module):
         only = sorted(set(linear_only or []))
         if only and not linear_lags:
             raise ValueError(f"linear_only={only} needs a linear path (linear_lags > 0)")
-        self.register_buffer("conv_features", torch.tensor(
-            [j for j in range(n_features) if j not in only], dtype=torch.long), persistent=False)
+        conv_features = [j for j in range(n_features) if j not in only]
+        self.register_buffer("conv_features", torch.tensor(conv_features, dtype=torch.long),
+                             persistent=False)
+        self.level_window, level = int(level_window), sorted(set(level_features or []))
+        if self.level_window > 1 and level:
+            if not causal and self.level_window % 2 == 0:
+                raise ValueError(f"level_window={level_window} must be odd when not causal "
+                                 "(the mean is centred on each step)")
+            bad = [j for j in level if j not in conv_features]
+            if bad:
+                raise ValueError(f"level_features={bad} do not reach the convolutions "
+                                 f"(out of range, or listed in linear_only={only})")
+        else:
+            self.level_window, level = 0, []
+        # [Fc, L]: puts the L level features' means back in their conv-feature slots
+        place = torch.zeros(len(conv_features), len(level))
+        for i, j in enumerate(level):
+            place[conv_features.index(j), i] = 1.0
+        self.register_buffer("level_place", place, persistent=False)
+        self.register_buffer("level_features", torch.tensor(level, dtype=torch.long),
+                             persistent=False)
         self.dilations = dilations
         self.kernel_size = kernel_size
         self.causal = causal
         self.members = members
         self.horizon = horizon
         self.receptive_field = receptive_field(kernel_size, dilations, linear_lags,
-                                               feature_lags if linear_lags else 1)
+                                               feature_lags if linear_lags else 1,
+                                               self.level_window)
         k = members
         self.input = nn.Conv1d(len(self.conv_features), k * channels, 1)
         self.blocks = nn.ModuleList(
@@ -203,11 +228,27 @@ class WaveNet(nn.Module):
         non-crossing quantiles [B, Q, H, n] (quantile net)."""
         return self.split_members(out).mean(dim=1)
 
+    def level_means(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, L, T] level features -> [B, L, T] their mean over W steps (the last W when
+        causal, the W centred on each step when not; zeros outside the window)."""
+        w = self.level_window
+        left = w - 1 if self.causal else (w - 1) // 2
+        return F.avg_pool1d(F.pad(x, (left, w - 1 - left)), w, stride=1)
+
+    def conv_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, Fc, T]: what the convolutions read (features not in
+        ``linear_only``; level features minus their mean, :meth:`level_means`)."""
+        xc = x.transpose(1, 2)[:, self.conv_features]  # [B, Fc, T]
+        if not self.level_window:
+            return xc
+        means = self.level_means(x.transpose(1, 2)[:, self.level_features])  # [B, L, T]
+        return xc - torch.einsum("cl,blt->bct", self.level_place.to(x.dtype), means)
+
     def _dense(self, x: torch.Tensor, members: bool = False) -> torch.Tensor:
         """[B, T, F] -> [B, H, T] (point) or [B, Q, H, T] (quantiles); ``members``: each
         member's, [B, K, H, T] or [B, K, Q, H, T]."""
+        h = self.input(self.conv_inputs(x))  # [B, K*C, T]
         x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
-        h = self.input(x[:, self.conv_features])  # [B, K*C, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
@@ -255,15 +296,16 @@ class WaveNet(nn.Module):
         spacing = [math.gcd(*self.dilations[j:]) for j in range(len(self.dilations))] + [1]
         spans = [(k - 1) * sum(self.dilations[j:]) for j in range(len(self.dilations) + 1)]
         steps = t - 1 - torch.arange(spans[0], -1, -spacing[0], device=x.device)  # grid
+        # the steps the grid's inputs read: the grid's span, and the level means' W - 1
+        first = max(t - 1 - spans[0] - max(self.level_window - 1, 0), 0)
+        xc = self.conv_inputs(x[:, first:]).transpose(1, 2)  # [B, t - first, Fc]
         if spacing[0] == 1 and t > spans[0]:
-            grid = x[:, t - 1 - spans[0]:]  # the last spans[0] + 1 steps: a slice
+            grid = xc[:, t - 1 - spans[0] - first:]  # the last spans[0] + 1 steps: a slice
         else:
-            grid = x[:, steps.clamp(min=0)]
-        # the 1x1 input conv as one matrix product over [B, n, F] (features that reach
-        # the linear path only get zero weights), then [B, K*C, n] for the blocks
-        w = grid.new_zeros(self.input.out_channels, x.shape[-1])
-        w[:, self.conv_features] = self.input.weight[..., 0]
-        h = F.linear(grid, w, self.input.bias).transpose(1, 2).contiguous()
+            grid = xc[:, (steps - first).clamp(min=0)]
+        # the 1x1 input conv as one matrix product over [B, n, Fc], then [B, K*C, n]
+        h = F.linear(grid, self.input.weight[..., 0], self.input.bias).transpose(1, 2)
+        h = h.contiguous()
         skips = 0
         for j, block in enumerate(self.blocks):
             if t <= spans[j]:  # positions before the window hold zeros (padding)

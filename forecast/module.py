@@ -58,6 +58,8 @@ class ForecastModule(L.LightningModule):
         cosine: bool = False,
         impl: str = "pad",
         quantiles: list[float] | None = None,
+        level_window: int = 0,
+        level_features: list[str] | None = None,
         data_spec: dict | None = None,
         name: str | None = None,
     ) -> None:
@@ -66,6 +68,8 @@ class ForecastModule(L.LightningModule):
         linear_only = [str(n) for n in linear_only or []]
         names = _feature_names(data_spec)
         only = [names.index(n) for n in linear_only if n in names]
+        level_features = [str(n) for n in level_features or []]
+        level = [names.index(n) for n in level_features if n in names]
         quantiles = check_levels(quantiles) if quantiles is not None else None
         self.save_hyperparameters({
             "n_features": int(n_features), "horizon": int(horizon), "causal": bool(causal),
@@ -78,14 +82,16 @@ class ForecastModule(L.LightningModule):
             "linear_only": linear_only, "linear_lr": float(linear_lr),
             "warmup_steps": int(warmup_steps), "cosine": bool(cosine), "impl": str(impl),
             "quantiles": quantiles,
+            "level_window": int(level_window), "level_features": level_features,
             "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
             "receptive_field": receptive_field(kernel_size, dilations, linear_lags,
-                                               feature_lags if linear_lags else 1),
+                                               feature_lags if linear_lags else 1,
+                                               int(level_window) if level else 0),
         })
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
                            causal, dropout, members, linear_lags, only, feature_lags, impl,
-                           quantiles)
+                           quantiles, level_window, level)
         if quantiles is not None:
             self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0

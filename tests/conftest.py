@@ -17,7 +17,7 @@ CONFIGS = Path(train.__file__).resolve().parent / "configs"
 
 # A small net (R = 1 + 2 * (1 + 2 + 4) = 15, and a 15-lag linear path) and short windows.
 TINY_MODEL = ["model.channels=8", "model.skip_channels=8", "model.dilations=[1,2,4]",
-              "model.linear_lags=15", "model.feature_lags=3"]
+              "model.linear_lags=15", "model.feature_lags=3", "model.level_window=5"]
 TINY = ["trainer=tiny", "horizon=6", "data.span=32", "data.train_stride=16",
         "eval_batch_size=64", *TINY_MODEL]
 

@@ -113,9 +113,9 @@ def test_causal_protocols_agree_standard_does_not(evaluated):
 def test_audit_of_trained_checkpoints(evaluated):
     _, entries, _ = evaluated
     c, s = entries["causal"]["audit"], entries["standard"]["audit"]
-    assert c["receptive_field"] == s["receptive_field"] == 15
-    assert (c["measured_past"], c["measured_future"]) == (14, 0)
-    assert (s["measured_past"], s["measured_future"]) == (7, 7)
+    assert c["receptive_field"] == s["receptive_field"] == 19
+    assert (c["measured_past"], c["measured_future"]) == (18, 0)
+    assert (s["measured_past"], s["measured_future"]) == (9, 9)
     assert c["bounded"] and s["bounded"]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from onnx_steps import run_steps
 
 from forecast.export import export_onnx, run
 from forecast.module import ForecastModule
@@ -50,12 +51,9 @@ def test_step_carries_the_state_like_pytorch(exported):
         state = init_state(model, x[:, :20])
         expected, _ = advance(model, x[:, 20:], state)  # [4, 20, H]
         full = model(x)[:, 20:]
-    feeds = [s.numpy() for s in state]
-    for t in range(20):  # twenty steps, state out fed back in
-        got, *feeds = session.run(None, {"x_t": x[:, 20 + t].numpy(),
-                                         **{f"state_{j}": s for j, s in enumerate(feeds)}})
-        np.testing.assert_allclose(got, expected[:, t].numpy(), rtol=0, atol=1e-5)
-        np.testing.assert_allclose(got, full[:, t].numpy(), rtol=0, atol=1e-5)
+    got = run_steps(session, x[:, 20:].numpy(), [s.numpy() for s in state])  # twenty steps
+    np.testing.assert_allclose(got, expected.numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got, full.numpy(), rtol=0, atol=1e-5)
 
 
 def test_unknown_format_is_refused(tmp_path, caplog):

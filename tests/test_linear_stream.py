@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
+from onnx_steps import export, run_steps
 
 from forecast.models import WaveNet
 from forecast.module import ForecastModule
@@ -58,20 +57,13 @@ def test_streaming_with_a_linear_path_equals_the_full_recompute(p, q):
 
 
 def test_exported_step_carries_the_linear_state(tmp_path):
-    pytest.importorskip("onnxscript", reason="ONNX export needs the export extra (.[export])")
-    ort = pytest.importorskip("onnxruntime", reason="the parity check needs the export extra")
-    from forecast.export import export_onnx
-
     model = module().float()
-    export_onnx(model, tmp_path)
-    info = json.loads((tmp_path / "export.json").read_text())
+    info, ort = export(model, tmp_path)
     assert info["state_shapes"][-1] == ["batch", 3, 10]
     session = ort.InferenceSession(str(tmp_path / "step.onnx"))
     x = torch.randn(2, 30, 3)
     with torch.no_grad():
         full = model(x)[:, 15:]
         feeds = [s.numpy() for s in init_state(model, x[:, :15])]
-    for t in range(15):
-        got, *feeds = session.run(None, {"x_t": x[:, 15 + t].numpy(),
-                                         **{f"state_{j}": s for j, s in enumerate(feeds)}})
-        np.testing.assert_allclose(got, full[:, t].numpy(), rtol=0, atol=1e-5)
+    got = run_steps(session, x[:, 15:].numpy(), feeds)
+    np.testing.assert_allclose(got, full.numpy(), rtol=0, atol=1e-5)

@@ -28,7 +28,7 @@ from forecast.predict.batching import Unit, forecast_units
 from forecast.predict.outputs import ForecastWriter
 
 ROOT = Path(train.__file__).resolve().parent
-H, R = 6, 15  # the tiny model's horizon and receptive field
+H, R = 6, 19  # the tiny model's horizon and receptive field
 BOUNDS = "+data.bounds.temp=[-60,130]"
 
 
@@ -224,10 +224,10 @@ BAD_CASES: dict[str, tuple[Callable[[pd.DataFrame], bytes], str, str]] = {
                           r"checkpoint's step; the most common is 24h \(94 of 94\)"),
     "short_history": (lambda df: _csv(df[(df.station == "B") | (df.time < "2020-03-01T10")]),
                       "A", r"series 'A': history too short: 10 steps of 1h up to the cutoff "
-                      r"2020-03-01T09:00:00\+00:00, the model needs 15 \(its receptive field\)"),
+                      r"2020-03-01T09:00:00\+00:00, the model needs 19 \(its receptive field\)"),
     "long_nan_run": (_nan_run, "A",
                      r"column 'temp', series 'A': 17 missing steps from 2020-03-02 04:00:00\+00:00"
-                     r" to 2020-03-02 20:00:00\+00:00, more than max_gap=12, within the 15 steps"),
+                     r" to 2020-03-02 20:00:00\+00:00, more than max_gap=12, within the 19 steps"),
     "inf": (_set("temp", 30, "inf"), "A", r"column 'temp', row 31.*'inf' is infinite"),
     "impossible_value": (_set("hum", 40, 1e12), "A",
                          r"column 'hum', 2020-03-02T16:00:00\+00:00: impossible value 1e\+12"),

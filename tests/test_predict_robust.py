@@ -25,7 +25,7 @@ from forecast.predict import checks, command, forecast_files, run, runner
 from forecast.predict.checkpoint import NON_CAUSAL_WARNING
 
 ROOT = Path(train.__file__).resolve().parent
-H, R = 6, 15
+H, R = 6, 19
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,9 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
     ((), {"model.lr": -1}, r"^model\.lr=-1: allowed: > 0$"),
     (S, {"model.kernel_size": 4}, r"^model\.kernel_size=4: allowed: an odd size with centred "
                                   r"padding"),
+    (S, {"model.level_window": 24}, r"^model\.level_window=24: allowed: an odd window with "
+                                    r"a centred mean"),
+    ((), {"model.level_window": -1}, r"^model\.level_window=-1: allowed: >= 0$"),
     (F, {"model.causal": False, "model.kernel_time": 2},
      r"^model\.kernel_time=2: allowed: an odd size"),
     ((), {"horizon": 0}, r"^horizon=0: allowed: >= 1$"),

@@ -25,13 +25,15 @@ H = 4
 
 
 def write_ckpt(path: Path, source: Path, causal: bool = True) -> Path:
-    """An untrained ensemble (R = 15) with a data spec fitted on ``source``."""
+    """An untrained ensemble (R = 15 + 4: temp read minus its mean over 5 steps) with a data
+    spec fitted on ``source``."""
     fs = FrameSpec("time", "temp", ("hum",), "station", "1h", max_gap=3,
                    bounds={"temp": (-60.0, 130.0)})
     spec = fit_spec(read_frame(source, fs), pd.Timestamp("2030-01-01", tz="UTC"))
     torch.manual_seed(0)
     m = ForecastModule(spec.n_features, H, causal, channels=4, skip_channels=4,
-                       dilations=[1, 2, 4], members=2, data_spec=spec.to_dict())
+                       dilations=[1, 2, 4], members=2, level_window=5,
+                       level_features=["temp"], data_spec=spec.to_dict())
     torch.save({"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams)}, path)
     return path
 
@@ -72,11 +74,11 @@ def test_follow_false_last_cutoff_equals_predict(tmp_path, setup):
     assert got[["station", "cutoff", "timestamp", "step"]].equals(
         batch[["station", "cutoff", "timestamp", "step"]])
     np.testing.assert_allclose(got.forecast, batch.forecast, rtol=1e-5)
-    # B reset after its long gap: no forecast until R = 15 fresh steps after it
+    # B reset after its long gap: no forecast until R = 19 fresh steps after it
     b_cut = pd.to_datetime(streamed[streamed.station == "B"].cutoff.unique())
     gap_end = pd.Timestamp(df[df.station == "B"].time.iloc[57])
     after = b_cut[b_cut > gap_end]
-    assert after.min() == gap_end + pd.Timedelta(hours=15)
+    assert after.min() == gap_end + pd.Timedelta(hours=19)
 
 
 def test_every_cutoff_equals_a_backtest_window(tmp_path, setup):
@@ -175,7 +177,7 @@ def test_command_follows_a_file_another_process_appends_to(tmp_path, setup):
     try:
         subprocess.run([sys.executable, "-c", writer, str(tmp_path / "all.csv"), str(src)],
                        check=True, timeout=60)
-        expected = 2 * (len(df) // 2 - 14) * H  # every cutoff from the R-th step on
+        expected = 2 * (len(df) // 2 - 18) * H  # every cutoff from the R-th step on
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if out.exists() and len(out.read_text().splitlines()) - 1 >= expected:

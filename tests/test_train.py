@@ -24,7 +24,7 @@ def test_tiny_causal_run_writes_checkpoints_and_metrics(tiny_run):
     for key in ("model", "causal", "receptive_field", "val_mae", "test_teacher_forced_mae",
                 "test_honest_mae", "epochs", "train_seconds"):
         assert key in on_disk
-    assert on_disk["causal"] is True and on_disk["receptive_field"] == 15
+    assert on_disk["causal"] is True and on_disk["receptive_field"] == 19
     assert (out / "config.yaml").is_file()
     # causal: both protocols see the same inputs, so they agree to float precision
     assert metrics["test_max_abs_diff_teacher_forced_vs_honest"] < 1e-4
@@ -40,7 +40,7 @@ def test_checkpoint_is_plain_and_reloads(tiny_run):
     model = load_checkpoint(path)
     assert not model.training
     hp = model.hparams
-    assert hp.causal is False and hp.receptive_field == 15 and hp.horizon == 6
+    assert hp.causal is False and hp.receptive_field == 19 and hp.horizon == 6
     spec = hp.data_spec
     assert spec["calendar"] == ["day", "week"]  # 28 days of training: no time of year
     assert hp.n_features == 2 * len(spec["mean"]) + 2 * len(spec["calendar"])
@@ -83,4 +83,4 @@ def test_cli_subprocess_tiny(tmp_path, series_csv):
     assert (out / "checkpoints" / "best.ckpt").is_file()
     # the Hydra shell logged the repairs and the model summary into its run folder
     log = (out / "train.log").read_text()
-    assert "receptive field 15 steps" in log and "(causal)" in log
+    assert "receptive field 19 steps" in log and "(causal)" in log

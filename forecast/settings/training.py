@@ -91,6 +91,8 @@ class ModelSettings(NetSettings):
     cosine: bool = key()
     impl: str = key(one_of("pad", "mask"))
     quantiles: list[float] | None = key(LEVELS)
+    level_window: int = key(at_least(0))
+    level_features: list[str] | None = key()
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,10 @@ def check_series(model: Mapping, data: Mapping) -> None:
     lags, q = model.get("linear_lags"), model.get("feature_lags")
     if not causal and lags and q is not None and q % 2 == 0:
         raise fail("model.feature_lags", q, "an odd number with centred padding "
+                   "(model.causal=false)")
+    w = model.get("level_window")
+    if not causal and w and w > 1 and model.get("level_features") and w % 2 == 0:
+        raise fail("model.level_window", w, "an odd window with a centred mean "
                    "(model.causal=false)")
     bounds = data.get("bounds") or {}
     for col, pair in bounds.items():

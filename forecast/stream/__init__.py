@@ -6,6 +6,8 @@ input (its state), and a new step appends one column to each and computes one ou
 per block: O(layers) work instead of O(R x layers). The state is a tuple of plain
 tensors, one per block, shaped ``[B, members * channels, (k - 1) * d_j]``, batched over
 any number of series; :func:`step` is stateless (state in, state out), so it exports.
+With a linear path its past inputs follow the blocks' states; with level features
+(``model.level_window``) their last W - 1 raw values come last.
 
 A zero state is what ``forward`` sees before a window's first step (its zero padding),
 so a stream started from :func:`zero_state` at a series' first step equals the full
@@ -46,11 +48,17 @@ def linear_width(model: ForecastModule) -> int:
     return max(lin.lags, lin.feature_lags) - 1 if lin is not None else 0
 
 
+def level_width(model: ForecastModule) -> int:
+    """Past raw steps of the level features the state keeps: W - 1 (0: none)."""
+    return max(model.net.level_window - 1, 0)
+
+
 def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.float32,
                device: torch.device | str = "cpu") -> State:
     """The state before a series' first step (what ``forward``'s zero padding holds).
 
-    One tensor per block; with a linear path, last, its past inputs [B, F, max(P, Q) - 1].
+    One tensor per block; with a linear path, its past inputs [B, F, max(P, Q) - 1];
+    with level features, last, their past raw values [B, L, W - 1].
     """
     check_streamable(model)
     c = model.net.input.out_channels
@@ -58,7 +66,24 @@ def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.flo
     if model.net.linear is not None:
         f = model.net.linear.point.conv.in_channels
         state.append(torch.zeros(batch, f, linear_width(model), dtype=dtype, device=device))
+    if level_width(model):
+        state.append(torch.zeros(batch, len(model.net.level_features), level_width(model),
+                                 dtype=dtype, device=device))
     return tuple(state)
+
+
+def _conv_inputs(model: ForecastModule, x: torch.Tensor, state: State
+                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """x [B, n, F] -> (the convolutions' inputs [B, Fc, n], the level state after x as a
+    one-item list, or [] without level features): ``net.conv_inputs`` on a stream."""
+    net = model.net
+    xc = x[..., net.conv_features].transpose(1, 2)  # [B, Fc, n]
+    if not level_width(model):
+        return xc, []
+    buf = torch.cat([state[-1], x[..., net.level_features].transpose(1, 2)], dim=-1)
+    means = F.avg_pool1d(buf, net.level_window, stride=1)  # [B, L, n]
+    xc = xc - torch.einsum("cl,bln->bcn", net.level_place.to(x.dtype), means)
+    return xc, [buf[..., buf.shape[-1] - level_width(model):]]
 
 
 def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
@@ -89,7 +114,8 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
     """:func:`advance` for one new step, x [B, 1, F], by matrix products at one position."""
     net = model.net
     b = x.shape[0]
-    h = at_one(net.input, x[:, :, net.conv_features].transpose(1, 2))  # [B, K*C]
+    xc, level = _conv_inputs(model, x, state)
+    h = at_one(net.input, xc)  # [B, K*C]
     skips = 0
     new = []
     for block, d, past in zip(net.blocks, net.dilations, state[:len(net.blocks)], strict=True):
@@ -108,9 +134,10 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
     linear = None
     if net.linear is not None:
         lin = net.linear
-        buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + 1]
+        buf = torch.cat([state[len(net.blocks)], x.transpose(1, 2)], dim=-1)  # [B, F, w + 1]
         new.append(buf[..., 1:])
         linear = lin.last(buf.transpose(1, 2))[..., None]  # [B, H, 1]
+    new += level
     if net.quantiles is None:  # the point net's own sums, in their order
         out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
         if linear is not None:
@@ -132,7 +159,8 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State,
         return x.new_zeros(x.shape[0], 0, net.horizon, *q), state
     if n == 1:
         return _step_one(model, x, state, quantiles)
-    h = net.input(x[..., net.conv_features].transpose(1, 2))  # [B, n, F] -> [B, K*C, n]
+    xc, level = _conv_inputs(model, x, state)
+    h = net.input(xc)  # [B, Fc, n] -> [B, K*C, n]
     skips = 0
     new = []
     blocks = state[:len(net.blocks)]
@@ -143,9 +171,11 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State,
         skips = skips + block.skip(g)
     linear = None
     if net.linear is not None:
-        buf = torch.cat([state[-1], x.transpose(1, 2)], dim=-1)  # [B, F, w + n]
+        past = state[len(net.blocks)]
+        buf = torch.cat([past, x.transpose(1, 2)], dim=-1)  # [B, F, w + n]
         linear = _linear_valid(net.linear, buf, n)  # [B, H, n]
-        new.append(buf[..., buf.shape[-1] - state[-1].shape[-1]:])
+        new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
+    new += level
     return _outputs(model, net.head(skips), linear, x, quantiles), tuple(new)
 
 
@@ -167,21 +197,26 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
     widths = state_widths(model)
     need = [sum(widths[j:]) for j in range(len(widths))]  # input positions block j needs
     b, t, _ = history.shape
-    if t == 0 or need[0] == 0:
+    if t == 0:
         return zero_state(model, b, history.dtype, history.device)
-    recent = history[:, max(t - need[0], 0):, net.conv_features]
-    h = net.input(recent.transpose(1, 2))  # [B, K*C, <= need[0]]
+    # the level means read W - 1 steps before the first position block 0 needs
+    inputs = net.conv_inputs(history[:, max(t - need[0] - level_width(model), 0):])
+    h = net.input(inputs[..., max(inputs.shape[-1] - need[0], 0):])  # [B, K*C, <= need[0]]
     h = F.pad(h, (need[0] - h.shape[-1], 0))  # steps before the series: zeros
     state = []
     for j, block in enumerate(net.blocks):
         state.append(h[..., need[j] - widths[j]:])
-        if j + 1 < len(widths):
+        if j + 1 < len(widths) and need[j + 1]:
             h, _ = block.valid(h, net.dilations[j])  # [B, K*C, need[j + 1]]
             if t < need[j + 1]:
                 h = F.pad(h[..., need[j + 1] - t:], (need[j + 1] - t, 0))
     if net.linear is not None:  # its last max(P, Q) - 1 inputs, zeros before the series
         w = linear_width(model)
         past = history[:, max(t - w, 0):].transpose(1, 2) if w else history[:, :0].transpose(1, 2)
+        state.append(F.pad(past, (w - past.shape[-1], 0)))
+    if level_width(model):  # the level features' last W - 1 raw values, zeros before
+        w = level_width(model)
+        past = history[:, max(t - w, 0):, net.level_features].transpose(1, 2)
         state.append(F.pad(past, (w - past.shape[-1], 0)))
     return tuple(state)
 
