@@ -60,7 +60,7 @@ def main() -> None:
 
     def train_step(batch) -> None:
         opt.zero_grad(set_to_none=True)
-        loss, _ = model._loss(batch)
+        loss, _, _ = model._loss(batch)
         loss.backward()
         opt.step()
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from forecast.conv import conv1d
+from forecast.inputs import ConvInputs
 from forecast.quantiles import check_levels, monotone
 
 
@@ -165,27 +166,7 @@ class WaveNet(nn.Module):
         only = sorted(set(linear_only or []))
         if only and not linear_lags:
             raise ValueError(f"linear_only={only} needs a linear path (linear_lags > 0)")
-        conv_features = [j for j in range(n_features) if j not in only]
-        self.register_buffer("conv_features", torch.tensor(conv_features, dtype=torch.long),
-                             persistent=False)
-        self.level_window, level = int(level_window), sorted(set(level_features or []))
-        if self.level_window > 1 and level:
-            if not causal and self.level_window % 2 == 0:
-                raise ValueError(f"level_window={level_window} must be odd when not causal "
-                                 "(the mean is centred on each step)")
-            bad = [j for j in level if j not in conv_features]
-            if bad:
-                raise ValueError(f"level_features={bad} do not reach the convolutions "
-                                 f"(out of range, or listed in linear_only={only})")
-        else:
-            self.level_window, level = 0, []
-        # [Fc, L]: puts the L level features' means back in their conv-feature slots
-        place = torch.zeros(len(conv_features), len(level))
-        for i, j in enumerate(level):
-            place[conv_features.index(j), i] = 1.0
-        self.register_buffer("level_place", place, persistent=False)
-        self.register_buffer("level_features", torch.tensor(level, dtype=torch.long),
-                             persistent=False)
+        self.inputs = ConvInputs(n_features, only, level_window, level_features or [], causal)
         self.dilations = dilations
         self.kernel_size = kernel_size
         self.causal = causal
@@ -193,9 +174,9 @@ class WaveNet(nn.Module):
         self.horizon = horizon
         self.receptive_field = receptive_field(kernel_size, dilations, linear_lags,
                                                feature_lags if linear_lags else 1,
-                                               self.level_window)
+                                               self.inputs.window)
         k = members
-        self.input = nn.Conv1d(len(self.conv_features), k * channels, 1)
+        self.input = nn.Conv1d(len(self.inputs.features), k * channels, 1)
         self.blocks = nn.ModuleList(
             ResidualBlock(channels, skip_channels, kernel_size, d, causal, dropout, members, impl)
             for d in dilations
@@ -228,26 +209,10 @@ class WaveNet(nn.Module):
         non-crossing quantiles [B, Q, H, n] (quantile net)."""
         return self.split_members(out).mean(dim=1)
 
-    def level_means(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, L, T] level features -> [B, L, T] their mean over W steps (the last W when
-        causal, the W centred on each step when not; zeros outside the window)."""
-        w = self.level_window
-        left = w - 1 if self.causal else (w - 1) // 2
-        return F.avg_pool1d(F.pad(x, (left, w - 1 - left)), w, stride=1)
-
-    def conv_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, T, F] -> [B, Fc, T]: what the convolutions read (features not in
-        ``linear_only``; level features minus their mean, :meth:`level_means`)."""
-        xc = x.transpose(1, 2)[:, self.conv_features]  # [B, Fc, T]
-        if not self.level_window:
-            return xc
-        means = self.level_means(x.transpose(1, 2)[:, self.level_features])  # [B, L, T]
-        return xc - torch.einsum("cl,blt->bct", self.level_place.to(x.dtype), means)
-
     def _dense(self, x: torch.Tensor, members: bool = False) -> torch.Tensor:
         """[B, T, F] -> [B, H, T] (point) or [B, Q, H, T] (quantiles); ``members``: each
         member's, [B, K, H, T] or [B, K, Q, H, T]."""
-        h = self.input(self.conv_inputs(x))  # [B, K*C, T]
+        h = self.input(self.inputs(x))  # [B, K*C, T]
         x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
         skips = 0
         for block in self.blocks:
@@ -297,8 +262,8 @@ class WaveNet(nn.Module):
         spans = [(k - 1) * sum(self.dilations[j:]) for j in range(len(self.dilations) + 1)]
         steps = t - 1 - torch.arange(spans[0], -1, -spacing[0], device=x.device)  # grid
         # the steps the grid's inputs read: the grid's span, and the level means' W - 1
-        first = max(t - 1 - spans[0] - max(self.level_window - 1, 0), 0)
-        xc = self.conv_inputs(x[:, first:]).transpose(1, 2)  # [B, t - first, Fc]
+        first = max(t - 1 - spans[0] - self.inputs.width, 0)
+        xc = self.inputs(x[:, first:]).transpose(1, 2)  # [B, t - first, Fc]
         if spacing[0] == 1 and t > spans[0]:
             grid = xc[:, t - 1 - spans[0] - first:]  # the last spans[0] + 1 steps: a slice
         else:

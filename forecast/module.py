@@ -14,7 +14,7 @@ import torch
 from forecast.checkpoint_io import CheckpointError, plain, read_checkpoint, restore
 from forecast.features import DataSpec, SeriesArrays
 from forecast.linear import fit_linear_path
-from forecast.models import WaveNet, doubling_dilations, receptive_field
+from forecast.models import WaveNet, doubling_dilations
 from forecast.quantiles import check_levels, inverse_softplus, pinball_loss
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,9 @@ class ForecastModule(L.LightningModule):
         level_features = [str(n) for n in level_features or []]
         level = [names.index(n) for n in level_features if n in names]
         quantiles = check_levels(quantiles) if quantiles is not None else None
+        self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
+                           causal, dropout, members, linear_lags, only, feature_lags, impl,
+                           quantiles, level_window, level)
         self.save_hyperparameters({
             "n_features": int(n_features), "horizon": int(horizon), "causal": bool(causal),
             "channels": int(channels), "skip_channels": int(skip_channels),
@@ -85,13 +88,8 @@ class ForecastModule(L.LightningModule):
             "level_window": int(level_window), "level_features": level_features,
             "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
-            "receptive_field": receptive_field(kernel_size, dilations, linear_lags,
-                                               feature_lags if linear_lags else 1,
-                                               int(level_window) if level else 0),
+            "receptive_field": self.net.receptive_field,
         })
-        self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
-                           causal, dropout, members, linear_lags, only, feature_lags, impl,
-                           quantiles, level_window, level)
         if quantiles is not None:
             self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0

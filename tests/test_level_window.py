@@ -138,4 +138,4 @@ def test_bad_level_settings_are_refused_by_name():
     with pytest.raises(ValueError, match="level_window=4 must be odd when not causal"):
         WaveNet(4, 3, causal=False, level_window=4, level_features=[0])
     off = WaveNet(4, 3, dilations=[1, 2], level_window=1, level_features=[0])
-    assert off.level_window == 0 and off.receptive_field == 7  # W = 1: no mean, R as before
+    assert off.inputs.window == 0 and off.receptive_field == 7  # W = 1: no mean, R as before

@@ -48,11 +48,6 @@ def linear_width(model: ForecastModule) -> int:
     return max(lin.lags, lin.feature_lags) - 1 if lin is not None else 0
 
 
-def level_width(model: ForecastModule) -> int:
-    """Past raw steps of the level features the state keeps: W - 1 (0: none)."""
-    return max(model.net.level_window - 1, 0)
-
-
 def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.float32,
                device: torch.device | str = "cpu") -> State:
     """The state before a series' first step (what ``forward``'s zero padding holds).
@@ -66,8 +61,8 @@ def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.flo
     if model.net.linear is not None:
         f = model.net.linear.point.conv.in_channels
         state.append(torch.zeros(batch, f, linear_width(model), dtype=dtype, device=device))
-    if level_width(model):
-        state.append(torch.zeros(batch, len(model.net.level_features), level_width(model),
+    if model.net.inputs.width:
+        state.append(torch.zeros(batch, len(model.net.inputs.levels), model.net.inputs.width,
                                  dtype=dtype, device=device))
     return tuple(state)
 
@@ -75,15 +70,10 @@ def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.flo
 def _conv_inputs(model: ForecastModule, x: torch.Tensor, state: State
                  ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x [B, n, F] -> (the convolutions' inputs [B, Fc, n], the level state after x as a
-    one-item list, or [] without level features): ``net.conv_inputs`` on a stream."""
-    net = model.net
-    xc = x[..., net.conv_features].transpose(1, 2)  # [B, Fc, n]
-    if not level_width(model):
-        return xc, []
-    buf = torch.cat([state[-1], x[..., net.level_features].transpose(1, 2)], dim=-1)
-    means = F.avg_pool1d(buf, net.level_window, stride=1)  # [B, L, n]
-    xc = xc - torch.einsum("cl,bln->bcn", net.level_place.to(x.dtype), means)
-    return xc, [buf[..., buf.shape[-1] - level_width(model):]]
+    one-item list, or [] without level features)."""
+    inputs = model.net.inputs
+    xc, past = inputs.advance(x, state[-1] if inputs.width else None)
+    return xc, [past] if inputs.width else []
 
 
 def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
@@ -200,7 +190,7 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
     if t == 0:
         return zero_state(model, b, history.dtype, history.device)
     # the level means read W - 1 steps before the first position block 0 needs
-    inputs = net.conv_inputs(history[:, max(t - need[0] - level_width(model), 0):])
+    inputs = net.inputs(history[:, max(t - need[0] - model.net.inputs.width, 0):])
     h = net.input(inputs[..., max(inputs.shape[-1] - need[0], 0):])  # [B, K*C, <= need[0]]
     h = F.pad(h, (need[0] - h.shape[-1], 0))  # steps before the series: zeros
     state = []
@@ -214,9 +204,9 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
         w = linear_width(model)
         past = history[:, max(t - w, 0):].transpose(1, 2) if w else history[:, :0].transpose(1, 2)
         state.append(F.pad(past, (w - past.shape[-1], 0)))
-    if level_width(model):  # the level features' last W - 1 raw values, zeros before
-        w = level_width(model)
-        past = history[:, max(t - w, 0):, net.level_features].transpose(1, 2)
+    if model.net.inputs.width:  # the level features' last W - 1 raw values, zeros before
+        w = model.net.inputs.width
+        past = history[:, max(t - w, 0):, net.inputs.levels].transpose(1, 2)
         state.append(F.pad(past, (w - past.shape[-1], 0)))
     return tuple(state)
 
