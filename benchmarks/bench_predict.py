@@ -11,9 +11,9 @@ What it does:
 
 - writes ``--files`` CSV files of ``--hours`` hourly rows each (two weeks by default) with the
   NYC weather columns (``time_hour``, ``origin``, ``temp`` and seven covariates);
-- builds the default-size causal model (``ForecastModule`` defaults: 32 channels, kernel 3,
-  dilations 1..64, R = 255, H = 24; seeded) with a data spec fitted on one of those files,
-  or loads ``--checkpoint``;
+- builds the causal model of ``configs/model/causal.yaml`` (untrained, seeded, H = 24: the
+  layers, linear path and level inputs of a default run, R = 279) with a data spec fitted
+  on one of those files, or loads ``--checkpoint``;
 - ``mode=forecast`` (one window per file, the next 24 hours): ``forecast_files`` over all
   files, then, in the same run, a loop over the first ``--loop-files`` that reads, validates,
   runs ``model(x[None])`` on one window and writes each file; prints files/s of both and
