@@ -22,7 +22,8 @@ class ConvInputs(nn.Module):
         super().__init__()
         features = [j for j in range(n_features) if j not in linear_only]
         levels = sorted(set(levels))
-        self.window, self.causal = (int(window), causal) if window > 1 and levels else (0, causal)
+        self.causal = causal
+        self.window = int(window) if window > 1 and levels else 0
         if self.window:
             if not causal and self.window % 2 == 0:
                 raise ValueError(f"level_window={window} must be odd when not causal "
@@ -46,17 +47,19 @@ class ConvInputs(nn.Module):
         """Past raw steps of the level features a stream keeps: W - 1 (0: none)."""
         return max(self.window - 1, 0)
 
-    def _departures(self, x: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
-        """x [B, n, F], level features with their W - 1 extra steps [B, L, n + W - 1] ->
-        [B, Fc, n]."""
+    def _departures(self, x: torch.Tensor, padded: torch.Tensor | None) -> torch.Tensor:
+        """x [B, n, F], level features with their W - 1 extra steps [B, L, n + W - 1]
+        (None without a window) -> [B, Fc, n]."""
         xc = x[..., self.features].transpose(1, 2)  # [B, Fc, n]
-        if not self.window:
+        if padded is None:
             return xc
         means = F.avg_pool1d(padded, self.window, stride=1)  # [B, L, n]
         return xc - torch.einsum("cl,bln->bcn", self.place.to(x.dtype), means)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, F] -> [B, Fc, T]."""
+        if not self.window:
+            return self._departures(x, None)
         left = self.width if self.causal else self.width // 2
         levels = x[..., self.levels].transpose(1, 2)  # [B, L, T]
         return self._departures(x, F.pad(levels, (left, self.width - left)))
@@ -66,6 +69,6 @@ class ConvInputs(nn.Module):
         """A causal stream: n new steps x [B, n, F] after the level features' last W - 1
         raw values ``past`` [B, L, W - 1] -> (inputs [B, Fc, n], the values after x)."""
         if not self.window:
-            return self._departures(x, x), past
+            return self._departures(x, None), past
         padded = torch.cat([past, x[..., self.levels].transpose(1, 2)], dim=-1)
         return self._departures(x, padded), padded[..., padded.shape[-1] - self.width:]

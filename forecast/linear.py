@@ -1,6 +1,6 @@
 """Closed-form ridge fit of the net's linear path on training origins (numpy).
 
-The linear path (``forecast.models.LinearPath``) is a lag kernel over the target plus a
+The linear path (``forecast.layers.LinearPath``) is a lag kernel over the target plus a
 shorter lag kernel over every feature, forecasting the change from the last observed target.
 Fitted by ridge regression before training starts, it gives the net a strong linear
 forecaster to start from; the convolutions then learn what it misses.

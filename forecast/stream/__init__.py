@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from forecast.models import at_one
+from forecast.layers import at_one
 from forecast.module import ForecastModule
 
 State = tuple[torch.Tensor, ...]
@@ -190,7 +190,7 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
     if t == 0:
         return zero_state(model, b, history.dtype, history.device)
     # the level means read W - 1 steps before the first position block 0 needs
-    inputs = net.inputs(history[:, max(t - need[0] - model.net.inputs.width, 0):])
+    inputs = net.inputs(history[:, max(t - need[0] - net.inputs.width, 0):])
     h = net.input(inputs[..., max(inputs.shape[-1] - need[0], 0):])  # [B, K*C, <= need[0]]
     h = F.pad(h, (need[0] - h.shape[-1], 0))  # steps before the series: zeros
     state = []
@@ -204,8 +204,8 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
         w = linear_width(model)
         past = history[:, max(t - w, 0):].transpose(1, 2) if w else history[:, :0].transpose(1, 2)
         state.append(F.pad(past, (w - past.shape[-1], 0)))
-    if model.net.inputs.width:  # the level features' last W - 1 raw values, zeros before
-        w = model.net.inputs.width
+    if net.inputs.width:  # the level features' last W - 1 raw values, zeros before
+        w = net.inputs.width
         past = history[:, max(t - w, 0):, net.inputs.levels].transpose(1, 2)
         state.append(F.pad(past, (w - past.shape[-1], 0)))
     return tuple(state)
