@@ -1,5 +1,6 @@
 """What the dilated convolutions read: every feature not kept for the linear path, with
-the level features as departures from their mean over the last W steps."""
+the level features as departures from their mean over the last W steps (and, with a scale,
+divided by their spread over those steps)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ class ConvInputs(nn.Module):
     ``levels`` (indices) is read minus its mean over the last W steps (the W centred on
     each step when not causal); steps outside the series count as zeros, as the
     convolutions' padding. W = 1 or no level features: no mean, :attr:`window` 0.
+
+    With ``scale_eps`` e > 0 each level departure is divided by sqrt(var + e^2), its
+    feature's variance over the same W steps, and :meth:`forward` also returns the target's
+    (feature 0's) such spread, [B, 1, T], by which the net multiplies the convolutions'
+    output: they read and forecast the window's weather in units of its own recent swing.
     """
 
     def __init__(self, n_features: int, linear_only: list[int], window: int,
-                 levels: list[int], causal: bool) -> None:
+                 levels: list[int], causal: bool, scale_eps: float = 0.0) -> None:
         super().__init__()
         features = [j for j in range(n_features) if j not in linear_only]
         levels = sorted(set(levels))
@@ -34,6 +40,12 @@ class ConvInputs(nn.Module):
                                  f"(out of range, or listed in linear_only={linear_only})")
         else:
             levels = []
+        self.scale_eps = float(scale_eps)
+        if self.scale_eps < 0:
+            raise ValueError(f"level_scale={scale_eps} must be >= 0 (0: no scaling)")
+        if self.scale_eps and 0 not in levels:
+            raise ValueError(f"level_scale={scale_eps} needs the target among level_features "
+                             "and level_window > 1 (its spread scales the output)")
         place = torch.zeros(len(features), len(levels))  # [Fc, L]: each mean's feature slot
         for i, j in enumerate(levels):
             place[features.index(j), i] = 1.0
@@ -47,17 +59,26 @@ class ConvInputs(nn.Module):
         """Past raw steps of the level features a stream keeps: W - 1 (0: none)."""
         return max(self.window - 1, 0)
 
-    def _departures(self, x: torch.Tensor, padded: torch.Tensor | None) -> torch.Tensor:
+    def _departures(self, x: torch.Tensor, padded: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x [B, n, F], level features with their W - 1 extra steps [B, L, n + W - 1]
-        (None without a window) -> [B, Fc, n]."""
+        (None without a window) -> (inputs [B, Fc, n], the target's spread [B, 1, n] or
+        None without a scale)."""
         xc = x[..., self.features].transpose(1, 2)  # [B, Fc, n]
         if padded is None:
-            return xc
+            return xc, None
+        place = self.place.to(x.dtype)
         means = F.avg_pool1d(padded, self.window, stride=1)  # [B, L, n]
-        return xc - torch.einsum("cl,bln->bcn", self.place.to(x.dtype), means)
+        xc = xc - torch.einsum("cl,bln->bcn", place, means)
+        if not self.scale_eps:
+            return xc, None
+        var = (F.avg_pool1d(padded * padded, self.window, stride=1) - means * means).clamp(min=0)
+        spread = (var + self.scale_eps ** 2).sqrt()  # [B, L, n]
+        xc = xc / (1 + torch.einsum("cl,bln->bcn", place, spread - 1))
+        return xc, spread[:, :1]  # levels are sorted: feature 0 comes first
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, T, F] -> [B, Fc, T]."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """[B, T, F] -> (inputs [B, Fc, T], the target's spread [B, 1, T] or None)."""
         if not self.window:
             return self._departures(x, None)
         left = self.width if self.causal else self.width // 2
@@ -65,10 +86,19 @@ class ConvInputs(nn.Module):
         return self._departures(x, F.pad(levels, (left, self.width - left)))
 
     def advance(self, x: torch.Tensor, past: torch.Tensor | None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """A causal stream: n new steps x [B, n, F] after the level features' last W - 1
-        raw values ``past`` [B, L, W - 1] -> (inputs [B, Fc, n], the values after x)."""
+        raw values ``past`` [B, L, W - 1] -> (inputs [B, Fc, n], the target's spread
+        [B, 1, n] or None, the values after x)."""
         if not self.window:
-            return self._departures(x, None), past
+            return *self._departures(x, None), past
         padded = torch.cat([past, x[..., self.levels].transpose(1, 2)], dim=-1)
-        return self._departures(x, padded), padded[..., padded.shape[-1] - self.width:]
+        return *self._departures(x, padded), padded[..., padded.shape[-1] - self.width:]
+
+
+def scaled(out: torch.Tensor, spread: torch.Tensor | None) -> torch.Tensor:
+    """The convolutions' output [B, ..., n] times the target's spread [B, 1, n] (None: as
+    it is), broadcast over the axes between."""
+    if spread is None:
+        return out
+    return out * spread.reshape(spread.shape[0], *(1,) * (out.dim() - 2), spread.shape[-1])

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from forecast.inputs import ConvInputs
+from forecast.inputs import ConvInputs, scaled
 from forecast.layers import LinearPath, ResidualBlock, at_one
 from forecast.quantiles import check_levels, monotone
 
@@ -65,6 +65,7 @@ class WaveNet(nn.Module):
         quantiles: list[float] | None = None,
         level_window: int = 0,
         level_features: list[int] | None = None,
+        level_scale: float = 0.0,
     ) -> None:
         super().__init__()
         self.quantiles = check_levels(quantiles) if quantiles is not None else None
@@ -73,7 +74,11 @@ class WaveNet(nn.Module):
         only = sorted(set(linear_only or []))
         if only and not linear_lags:
             raise ValueError(f"linear_only={only} needs a linear path (linear_lags > 0)")
-        self.inputs = ConvInputs(n_features, only, level_window, level_features or [], causal)
+        if level_scale and quantiles is not None:
+            raise ValueError("level_scale needs a point net: a quantile head starts at the "
+                             "ridge fit's residual quantiles, in the target's own units")
+        self.inputs = ConvInputs(n_features, only, level_window, level_features or [], causal,
+                                 level_scale)
         self.dilations = dilations
         self.kernel_size = kernel_size
         self.causal = causal
@@ -119,14 +124,15 @@ class WaveNet(nn.Module):
     def _dense(self, x: torch.Tensor, members: bool = False) -> torch.Tensor:
         """[B, T, F] -> [B, H, T] (point) or [B, Q, H, T] (quantiles); ``members``: each
         member's, [B, K, H, T] or [B, K, Q, H, T]."""
-        h = self.input(self.inputs(x))  # [B, K*C, T]
+        xc, spread = self.inputs(x)  # [B, Fc, T], [B, 1, T] or None
+        h = self.input(xc)  # [B, K*C, T]
         x = x.transpose(1, 2)  # [B, T, F] -> [B, F, T]
         skips = 0
         for block in self.blocks:
             h, s = block(h)
             skips = skips + s
         head = self.head(skips)
-        out = self.split_members(head) if members else self.combine(head)
+        out = scaled(self.split_members(head) if members else self.combine(head), spread)
         if self.linear is not None:
             lin = self.linear(x)  # [B, H, T]
             lead = out.dim() - lin.dim()  # member and level axes before (H, T)
@@ -170,7 +176,8 @@ class WaveNet(nn.Module):
         steps = t - 1 - torch.arange(spans[0], -1, -spacing[0], device=x.device)  # grid
         # the steps the grid's inputs read: the grid's span, and the level means' W - 1
         first = max(t - 1 - spans[0] - self.inputs.width, 0)
-        xc = self.inputs(x[:, first:]).transpose(1, 2)  # [B, t - first, Fc]
+        xc, spread = self.inputs(x[:, first:])
+        xc = xc.transpose(1, 2)  # [B, t - first, Fc]
         if spacing[0] == 1 and t > spans[0]:
             grid = xc[:, t - 1 - spans[0] - first:]  # the last spans[0] + 1 steps: a slice
         else:
@@ -188,7 +195,8 @@ class WaveNet(nn.Module):
             skips = skips + at_one(block.skip, g[..., -1:])  # [B, K*S]
         hidden = F.relu(at_one(self.head[1], F.relu(skips)[..., None]))  # [B, K*S]
         head = at_one(self.head[3], hidden[..., None])  # [B, K*H*Q]
-        out = self.combine(head[..., None])[..., 0]  # [B, H] or [B, Q, H]
+        out = self.combine(head[..., None])  # [B, H, 1] or [B, Q, H, 1]
+        out = scaled(out, None if spread is None else spread[..., -1:])[..., 0]
         if self.linear is not None:  # its last output reads the last max(P, Q) steps
             lin = self.linear.last(x)  # [B, H]
             out = out + (lin if self.quantiles is None else lin[:, None])

@@ -60,6 +60,7 @@ class ForecastModule(L.LightningModule):
         quantiles: list[float] | None = None,
         level_window: int = 0,
         level_features: list[str] | None = None,
+        level_scale: float = 0.0,
         data_spec: dict | None = None,
         name: str | None = None,
     ) -> None:
@@ -73,7 +74,7 @@ class ForecastModule(L.LightningModule):
         quantiles = check_levels(quantiles) if quantiles is not None else None
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
                            causal, dropout, members, linear_lags, only, feature_lags, impl,
-                           quantiles, level_window, level)
+                           quantiles, level_window, level, level_scale)
         self.save_hyperparameters({
             "n_features": int(n_features), "horizon": int(horizon), "causal": bool(causal),
             "channels": int(channels), "skip_channels": int(skip_channels),
@@ -86,6 +87,7 @@ class ForecastModule(L.LightningModule):
             "warmup_steps": int(warmup_steps), "cosine": bool(cosine), "impl": str(impl),
             "quantiles": quantiles,
             "level_window": int(level_window), "level_features": level_features,
+            "level_scale": float(level_scale),
             "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
             "receptive_field": self.net.receptive_field,

@@ -1,8 +1,10 @@
-"""Level features: the convolutions read them minus their mean over W steps.
+"""Level features: the convolutions read them minus their mean over W steps (with
+``level_scale``, over their spread too, and their output times the target's spread).
 
 Causal by perturbation, R grown by W - 1, the fast last-position path, streaming and the
-exported step equal to the full recompute, and bad settings refused by name (the
-config keys' checks are in test_settings' table).
+exported step equal to the full recompute, with and without the scale; the scaled net's
+convolutions forecast in units of the window's own swing; bad settings refused by name
+(the config keys' checks are in test_settings' table).
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from forecast.stream import advance, init_state, step, zero_state
 W = 5  # the level window; features 0 and 1 are level features, feature 3 linear only
 
 
+SCALES = [0.0, 0.1]  # level_scale: off, and on
+
+
 def net(causal: bool = True, linear_lags: int = 9, members: int = 2,
-        quantiles: list[float] | None = None) -> WaveNet:
+        quantiles: list[float] | None = None, scale: float = 0.0) -> WaveNet:
     torch.manual_seed(0)
     n = WaveNet(4, 3, channels=4, skip_channels=4, dilations=[1, 2, 4], causal=causal,
                 members=members, linear_lags=linear_lags, feature_lags=3,
                 linear_only=[3] if linear_lags else None, quantiles=quantiles,
-                level_window=W, level_features=[0, 1]).double().eval()
+                level_window=W, level_features=[0, 1], level_scale=scale).double().eval()
     for p in n.parameters():  # a trained-looking net: every path matters
         torch.nn.init.normal_(p, std=0.3)
     return n
@@ -38,8 +43,9 @@ def module(**kwargs) -> ForecastModule:
     return m.double().eval()
 
 
-def test_receptive_field_grows_by_w_minus_one_and_is_exact():
-    n = net(linear_lags=0)
+@pytest.mark.parametrize("scale", SCALES)
+def test_receptive_field_grows_by_w_minus_one_and_is_exact(scale):
+    n = net(linear_lags=0, scale=scale)
     assert n.receptive_field == 1 + 2 * 7 + W - 1
     x = torch.randn(1, 60, 4, dtype=torch.float64)
     t, r = 45, n.receptive_field
@@ -52,8 +58,9 @@ def test_receptive_field_grows_by_w_minus_one_and_is_exact():
             assert (change > 1e-9) is moved, (j, change)
 
 
-def test_the_standard_twin_reads_a_centred_window():
-    n = net(causal=False, linear_lags=0)
+@pytest.mark.parametrize("scale", SCALES)
+def test_the_standard_twin_reads_a_centred_window(scale):
+    n = net(causal=False, linear_lags=0, scale=scale)
     half = (n.receptive_field - 1) // 2
     x = torch.randn(1, 80, 4, dtype=torch.float64)
     t = 40
@@ -80,9 +87,30 @@ def test_the_convolutions_do_not_see_a_level_feature_s_level():
         assert (n(other)[:, r - 1:] - base).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("quantiles", [None, [0.1, 0.5, 0.9]])
-def test_forward_last_equals_forward(quantiles):
-    n = net(quantiles=quantiles)
+def test_the_scaled_convolutions_forecast_in_units_of_the_window_s_swing():
+    # only level features, no linear path, a spread floor far below the data's: every
+    # level feature stretched by 3 and moved by 7 leaves the convolutions' inputs as they
+    # were and triples their output, wherever the receptive field lies in the series
+    torch.manual_seed(1)
+    n = WaveNet(2, 3, channels=4, skip_channels=4, dilations=[1, 2, 4], level_window=W,
+                level_features=[0, 1], level_scale=1e-9).double().eval()
+    for p in n.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(2, 60, 2, dtype=torch.float64)
+    r = n.receptive_field
+    with torch.no_grad():
+        base = n(x)[:, r - 1:]
+        torch.testing.assert_close(n(3 * x + 7)[:, r - 1:], 3 * base, rtol=1e-7, atol=1e-9)
+        unscaled = WaveNet(2, 3, channels=4, skip_channels=4, dilations=[1, 2, 4],
+                           level_window=W, level_features=[0, 1]).double().eval()
+        unscaled.load_state_dict(n.state_dict())
+        assert (unscaled(3 * x + 7)[:, r - 1:] - 3 * unscaled(x)[:, r - 1:]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize(("quantiles", "scale"),
+                         [(None, 0.0), ([0.1, 0.5, 0.9], 0.0), (None, 0.1)])
+def test_forward_last_equals_forward(quantiles, scale):
+    n = net(quantiles=quantiles, scale=scale)
     r = n.receptive_field
     for t in (1, W - 1, W + 3, r - 1, r, r + 11):
         x = torch.randn(3, t, 4, dtype=torch.float64)
@@ -93,8 +121,9 @@ def test_forward_last_equals_forward(quantiles):
                                            n.forward_quantiles(x)[:, -1], rtol=0, atol=1e-12)
 
 
-def test_streaming_equals_the_full_recompute():
-    m = module()
+@pytest.mark.parametrize("scale", SCALES)
+def test_streaming_equals_the_full_recompute(scale):
+    m = module(scale=scale)
     x = torch.randn(2, 120, 4, dtype=torch.float64)
     with torch.no_grad():
         full = m(x)
@@ -116,8 +145,9 @@ def test_streaming_equals_the_full_recompute():
                                        atol=1e-12)
 
 
-def test_exported_step_carries_the_level_state(tmp_path):
-    m = module().float()
+@pytest.mark.parametrize("scale", SCALES)
+def test_exported_step_carries_the_level_state(tmp_path, scale):
+    m = module(scale=scale).float()
     info, ort = export(m, tmp_path)
     assert info["state_shapes"][-1] == ["batch", 2, W - 1]
     assert info["receptive_field"] == m.receptive_field
@@ -137,5 +167,12 @@ def test_bad_level_settings_are_refused_by_name():
         WaveNet(4, 3, linear_lags=5, linear_only=[3], level_window=3, level_features=[0, 3])
     with pytest.raises(ValueError, match="level_window=4 must be odd when not causal"):
         WaveNet(4, 3, causal=False, level_window=4, level_features=[0])
+    with pytest.raises(ValueError, match=r"level_scale=0.1 needs the target among"):
+        WaveNet(4, 3, level_window=5, level_features=[1], level_scale=0.1)
+    with pytest.raises(ValueError, match="level_scale needs a point net"):
+        WaveNet(4, 3, linear_lags=5, level_window=5, level_features=[0], level_scale=0.1,
+                quantiles=[0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match=r"level_scale=-1.0 must be >= 0"):
+        WaveNet(4, 3, level_window=5, level_features=[0], level_scale=-1.0)
     off = WaveNet(4, 3, dilations=[1, 2], level_window=1, level_features=[0])
     assert off.inputs.window == 0 and off.receptive_field == 7  # W = 1: no mean, R as before

@@ -93,6 +93,7 @@ class ModelSettings(NetSettings):
     quantiles: list[float] | None = key(LEVELS)
     level_window: int = key(at_least(0))
     level_features: list[str] | None = key()
+    level_scale: float = key(at_least(0))
 
 
 @dataclass(frozen=True)

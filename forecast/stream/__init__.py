@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from forecast.inputs import scaled
 from forecast.layers import at_one
 from forecast.module import ForecastModule
 
@@ -68,12 +69,12 @@ def zero_state(model: ForecastModule, batch: int, dtype: torch.dtype = torch.flo
 
 
 def _conv_inputs(model: ForecastModule, x: torch.Tensor, state: State
-                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """x [B, n, F] -> (the convolutions' inputs [B, Fc, n], the level state after x as a
-    one-item list, or [] without level features)."""
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+    """x [B, n, F] -> (the convolutions' inputs [B, Fc, n], the target's spread [B, 1, n]
+    or None, the level state after x as a one-item list, or [] without level features)."""
     inputs = model.net.inputs
-    xc, past = inputs.advance(x, state[-1] if inputs.width else None)
-    return xc, [past] if inputs.width else []
+    xc, spread, past = inputs.advance(x, state[-1] if inputs.width else None)
+    return xc, spread, [past] if inputs.width else []
 
 
 def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
@@ -83,11 +84,13 @@ def _linear_valid(lin: nn.Module, buf: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _outputs(model: ForecastModule, out: torch.Tensor, lin: torch.Tensor | None,
-             x: torch.Tensor, quantiles: bool) -> torch.Tensor:
-    """Head output [B, K*H*Q, n], linear path [B, H, n] or None, inputs [B, n, F] ->
-    forecasts [B, n, H] (``quantiles``: [B, n, H, Q] of a quantile net)."""
+             x: torch.Tensor, quantiles: bool, spread: torch.Tensor | None = None
+             ) -> torch.Tensor:
+    """Head output [B, K*H*Q, n], linear path [B, H, n] or None, inputs [B, n, F], the
+    target's spread [B, 1, n] or None -> forecasts [B, n, H] (``quantiles``: [B, n, H, Q]
+    of a quantile net)."""
     net = model.net
-    out = net.combine(out)  # [B, H, n] or [B, Q, H, n]
+    out = scaled(net.combine(out), spread)  # [B, H, n] or [B, Q, H, n]
     if net.quantiles is not None:
         out = out.permute(0, 3, 2, 1)  # [B, n, H, Q]
         if lin is not None:
@@ -104,7 +107,7 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
     """:func:`advance` for one new step, x [B, 1, F], by matrix products at one position."""
     net = model.net
     b = x.shape[0]
-    xc, level = _conv_inputs(model, x, state)
+    xc, spread, level = _conv_inputs(model, x, state)
     h = at_one(net.input, xc)  # [B, K*C]
     skips = 0
     new = []
@@ -130,10 +133,12 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
     new += level
     if net.quantiles is None:  # the point net's own sums, in their order
         out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
+        if spread is not None:
+            out = out * spread[..., 0]
         if linear is not None:
             out = out + linear[..., 0]
         return (out + x[:, 0, :1])[:, None], tuple(new)  # [B, 1, H]
-    return _outputs(model, out[..., None], linear, x, quantiles), tuple(new)
+    return _outputs(model, out[..., None], linear, x, quantiles, spread), tuple(new)
 
 
 def advance(model: ForecastModule, x: torch.Tensor, state: State,
@@ -149,7 +154,7 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State,
         return x.new_zeros(x.shape[0], 0, net.horizon, *q), state
     if n == 1:
         return _step_one(model, x, state, quantiles)
-    xc, level = _conv_inputs(model, x, state)
+    xc, spread, level = _conv_inputs(model, x, state)
     h = net.input(xc)  # [B, Fc, n] -> [B, K*C, n]
     skips = 0
     new = []
@@ -166,7 +171,7 @@ def advance(model: ForecastModule, x: torch.Tensor, state: State,
         linear = _linear_valid(net.linear, buf, n)  # [B, H, n]
         new.append(buf[..., buf.shape[-1] - past.shape[-1]:])
     new += level
-    return _outputs(model, net.head(skips), linear, x, quantiles), tuple(new)
+    return _outputs(model, net.head(skips), linear, x, quantiles, spread), tuple(new)
 
 
 def step(model: ForecastModule, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -190,7 +195,7 @@ def init_state(model: ForecastModule, history: torch.Tensor) -> State:
     if t == 0:
         return zero_state(model, b, history.dtype, history.device)
     # the level means read W - 1 steps before the first position block 0 needs
-    inputs = net.inputs(history[:, max(t - need[0] - net.inputs.width, 0):])
+    inputs, _ = net.inputs(history[:, max(t - need[0] - net.inputs.width, 0):])
     h = net.input(inputs[..., max(inputs.shape[-1] - need[0], 0):])  # [B, K*C, <= need[0]]
     h = F.pad(h, (need[0] - h.shape[-1], 0))  # steps before the series: zeros
     state = []
