@@ -24,6 +24,24 @@ def _feature_names(data_spec: dict | None) -> list[str]:
     return DataSpec.from_dict(data_spec).feature_names if data_spec else []
 
 
+def _level_scale(scale: float, quantiles: list[float] | None, target_is_level: bool,
+                 window: int) -> float:
+    """The level scale the net gets: ``scale``, or 0 (logged) where it does not apply, as
+    level features apply when present: a quantile net (its head starts at the ridge fit's
+    residual quantiles, in the target's units), or a target that is not a level feature."""
+    if scale and quantiles is not None:
+        log.warning("model.level_scale=%g is not applied to a quantile net (its head "
+                    "starts in the target's units); it reads the level departures unscaled",
+                    scale)
+        return 0.0
+    if scale and (not target_is_level or window <= 1):
+        log.warning("model.level_scale=%g is not applied: the target is not among the "
+                    "level features present (model.level_features, model.level_window > 1)",
+                    scale)
+        return 0.0
+    return scale
+
+
 class ForecastModule(L.LightningModule):
     """Dense forecaster: every position i of a window forecasts targets i+1 .. i+H.
 
@@ -72,6 +90,7 @@ class ForecastModule(L.LightningModule):
         level_features = [str(n) for n in level_features or []]
         level = [names.index(n) for n in level_features if n in names]
         quantiles = check_levels(quantiles) if quantiles is not None else None
+        level_scale = _level_scale(float(level_scale), quantiles, 0 in level, level_window)
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
                            causal, dropout, members, linear_lags, only, feature_lags, impl,
                            quantiles, level_window, level, level_scale)

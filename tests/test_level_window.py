@@ -9,11 +9,17 @@ convolutions forecast in units of the window's own swing; bad settings refused b
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from conftest import make_series
 from onnx_steps import export, run_steps
 
+from forecast.features import DataSpec, fit_spec
+from forecast.frame import FrameSpec, read_frame
 from forecast.models import WaveNet
 from forecast.module import ForecastModule
 from forecast.stream import advance, init_state, step, zero_state
@@ -176,3 +182,28 @@ def test_bad_level_settings_are_refused_by_name():
         WaveNet(4, 3, level_window=5, level_features=[0], level_scale=-1.0)
     off = WaveNet(4, 3, dilations=[1, 2], level_window=1, level_features=[0])
     assert off.inputs.window == 0 and off.receptive_field == 7  # W = 1: no mean, R as before
+
+
+def test_the_module_applies_the_scale_where_the_target_is_a_level_feature(tmp_path, caplog):
+    # as level features apply when present: a file whose target is not one of them, and a
+    # quantile net, train unscaled and say so; a point net reading its target gets it
+    make_series(24 * 10).to_csv(tmp_path / "s.csv", index=False)
+    fs = FrameSpec("time", "temp", ("hum",), "station", "1h", max_gap=3)
+    spec = fit_spec(read_frame(tmp_path / "s.csv", fs),
+                    pd.Timestamp("2030-01-01", tz="UTC")).to_dict()
+
+    def scale_of(**kwargs) -> float:
+        m = ForecastModule(horizon=3, dilations=[1, 2], level_window=5, level_scale=0.1,
+                           linear_lags=5, data_spec=spec, **kwargs)
+        assert m.hparams.level_scale == m.net.inputs.scale_eps  # rebuilt as trained
+        return m.net.inputs.scale_eps
+
+    n = len(DataSpec.from_dict(spec).feature_names)
+    with caplog.at_level(logging.WARNING, logger="forecast.module"):
+        assert scale_of(n_features=n, level_features=["temp", "hum"]) == 0.1
+        assert not caplog.records
+        assert scale_of(n_features=n, level_features=["hum"]) == 0.0
+        assert "target is not among the level features" in caplog.text
+        caplog.clear()
+        assert scale_of(n_features=n, level_features=["temp"], quantiles=[0.1, 0.5, 0.9]) == 0
+        assert "not applied to a quantile net" in caplog.text

@@ -83,8 +83,6 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
                                     r"a centred mean"),
     ((), {"model.level_window": -1}, r"^model\.level_window=-1: allowed: >= 0$"),
     ((), {"model.level_scale": -0.5}, r"^model\.level_scale=-0.5: allowed: >= 0$"),
-    ((), {"model.level_scale": 0.1, "model.quantiles": [0.1, 0.5, 0.9]},
-     r"^model\.level_scale=0.1: allowed: 0 with model\.quantiles"),
     (F, {"model.causal": False, "model.kernel_time": 2},
      r"^model\.kernel_time=2: allowed: an odd size"),
     ((), {"horizon": 0}, r"^horizon=0: allowed: >= 1$"),

@@ -231,9 +231,6 @@ def check_series(model: Mapping, data: Mapping) -> None:
     if not causal and w and w > 1 and model.get("level_features") and w % 2 == 0:
         raise fail("model.level_window", w, "an odd window with a centred mean "
                    "(model.causal=false)")
-    if model.get("level_scale") and model.get("quantiles"):
-        raise fail("model.level_scale", model["level_scale"], "0 with model.quantiles (a "
-                   "quantile head starts at the ridge fit's residual quantiles, unscaled)")
     bounds = data.get("bounds") or {}
     for col, pair in bounds.items():
         if (not isinstance(pair, list) or len(pair) != 2
