@@ -26,18 +26,17 @@ def _feature_names(data_spec: dict | None) -> list[str]:
 
 def _level_scale(scale: float, quantiles: list[float] | None, target_is_level: bool,
                  window: int) -> float:
-    """The level scale the net gets: ``scale``, or 0 (logged) where it does not apply, as
-    level features apply when present: a quantile net (its head starts at the ridge fit's
+    """The level scale the net gets: ``scale``, or 0 (logged at INFO: the default config
+    meets both cases on other files) where it does not apply, as level features apply when
+    present: a quantile net (its head starts at the ridge fit's
     residual quantiles, in the target's units), or a target that is not a level feature."""
     if scale and quantiles is not None:
-        log.warning("model.level_scale=%g is not applied to a quantile net (its head "
-                    "starts in the target's units); it reads the level departures unscaled",
-                    scale)
+        log.info("model.level_scale=%g is not applied to a quantile net (its head starts "
+                 "in the target's units); it reads the level departures unscaled", scale)
         return 0.0
     if scale and (not target_is_level or window <= 1):
-        log.warning("model.level_scale=%g is not applied: the target is not among the "
-                    "level features present (model.level_features, model.level_window > 1)",
-                    scale)
+        log.info("model.level_scale=%g is not applied: the target is not among the level "
+                 "features present (model.level_features, model.level_window > 1)", scale)
         return 0.0
     return scale
 

@@ -133,8 +133,7 @@ def _step_one(model: ForecastModule, x: torch.Tensor, state: State,
     new += level
     if net.quantiles is None:  # the point net's own sums, in their order
         out = out.view(b, net.members, net.horizon).mean(dim=1)  # [B, H]
-        if spread is not None:
-            out = out * spread[..., 0]
+        out = scaled(out[..., None], spread)[..., 0]
         if linear is not None:
             out = out + linear[..., 0]
         return (out + x[:, 0, :1])[:, None], tuple(new)  # [B, 1, H]
