@@ -130,10 +130,18 @@ def test_restart_resumes_or_rewarms_with_the_same_forecasts(tmp_path, setup):
     run(ckpt, part, tmp_path / "twice.csv", follow=False)
     part.write_text(text)
     run(ckpt, part, tmp_path / "twice.csv", follow=False)  # resumes from the saved state
-    assert (tmp_path / "twice.csv").read_text() == (tmp_path / "once.csv").read_text()
+    same_forecasts(tmp_path / "twice.csv", tmp_path / "once.csv")
     (tmp_path / "twice.csv.state").unlink()
     run(ckpt, part, tmp_path / "twice.csv", follow=False)  # re-warms from the start
-    assert (tmp_path / "twice.csv").read_text() == (tmp_path / "once.csv").read_text()
+    same_forecasts(tmp_path / "twice.csv", tmp_path / "once.csv")
+
+
+def same_forecasts(got: Path, want: Path) -> None:
+    """The same rows, keys and steps; forecasts equal up to float32 rounding (one pass over
+    a backlog and steps one at a time add in another order on some CPUs)."""
+    a, b = read(got), read(want)
+    pd.testing.assert_frame_equal(a.drop(columns="forecast"), b.drop(columns="forecast"))
+    np.testing.assert_allclose(a.forecast, b.forecast, rtol=1e-6, atol=0)
 
 
 def test_bad_files_are_refused_in_one_line_without_output(tmp_path, setup, caplog):
