@@ -376,7 +376,12 @@ def _variants(tmp_path: Path) -> dict[str, tuple[Path, bool]]:
     add("two_hours", "\n".join(lines[::2]) + "\n", False)
     add("out_of_bounds", base.replace(",52\n", ",500\n"), False)
     add("empty_cell", base.replace(",52\n", ",\n"), False)
-    add("exponent", base.replace(",52\n", ",5.2e1\n"), False)
+    add("exponent", base.replace(",52\n", ",5.2e1\n"), True)  # the same float either way
+    add("padded_number", base.replace(",52\n", ", 52\n"), True)
+    add("nan_token", base.replace(",52\n", ",NaN\n"), False)  # missing: the general way fills
+    add("infinite", base.replace(",52\n", ",1e999\n"), False)
+    add("underscore", base.replace(",52\n", ",5_2\n"), False)
+    add("blank_line", base.replace(",52\n", ",52\n\n"), False)
     add("crlf", base.replace("\n", "\r\n"), False)
     add("missing_column", base.replace("hum", "humidity"), False)
     add("header_only", lines[0] + "\n", False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.frame.fastpath import FAST_MAX_BYTES, _cells, plain_header, plain_rows
+from forecast.frame.fastpath import FAST_MAX_BYTES, Texts, plain_header, plain_rows
 from forecast.frame.schema import Frame, FrameSpec, ReadLimits, RepairReport
 from forecast.frame.text import decode, read_bytes
 from forecast.frame.values import parse_freq
@@ -59,15 +59,14 @@ def _read_group(items: list[tuple[int, Path, bytes, int]], header: list[str], sp
     when some file is not plain text, each half of the files is read again (down to one
     file), so that one file does not send the others the slow way."""
     counts = [raw.count(b"\n", body) for _, _, raw, body in items]  # rows per file
-    buf = b"".join(raw[body:] for _, _, raw, body in items)
-    data = np.frombuffer(buf + b"\x00", np.uint8)
-    rows = plain_rows(data, 0, header, spec)
+    rows = plain_rows(b"".join(raw[body:] for _, _, raw, body in items), 0, header, spec,
+                      sum(counts))
     if rows is None:
         half = len(items) // 2
         return {} if not half else {
             **_read_group(items[:half], header, spec, step_ns, limits),
             **_read_group(items[half:], header, spec, step_ns, limits)}
-    times, table, id_st, id_en = rows
+    times, table, ids = rows
     ends = np.cumsum(counts)
     starts = ends - counts
     # rows that are not one step after the previous row of their file, values out of bounds
@@ -77,30 +76,39 @@ def _read_group(items: list[tuple[int, Path, bytes, int]], header: list[str], sp
     hi = np.array([spec.bounds.get(c, (-np.inf, np.inf))[1] for c in spec.value_columns])
     oob = np.flatnonzero(((table < lo[:, None]) | (table > hi[:, None])).any(axis=0))
     bad |= set(np.searchsorted(ends, oob, side="right").tolist())
-    if id_st is not None:  # ids that differ from their file's first: several series
-        bad |= _mixed_ids(data, id_st, id_en, starts, ends)
+    if ids is not None:  # ids that differ from their file's first: several series
+        bad |= _mixed_ids(ids, starts, ends)
     out = {}
     for j, (i, path, _, _) in enumerate(items):
         a, b = int(starts[j]), int(ends[j])
         if j in bad or a == b or (limits.max_rows is not None and b - a > limits.max_rows):
             continue
         name = path.name.split(".")[0]
-        if id_st is not None:
-            name = buf[id_st[a]:id_en[a]].decode()
+        if ids is not None:
+            name = ids.text(a)
             if not name or name != name.strip():
                 continue  # an id the general way repairs or refuses
         out[i] = (times[a:b], table[:, a:b], name)
     return out
 
 
-def _mixed_ids(data: np.ndarray, st: np.ndarray, en: np.ndarray, starts: np.ndarray,
-               ends: np.ndarray) -> set[int]:
+def _mixed_ids(ids: Texts, starts: np.ndarray, ends: np.ndarray) -> set[int]:
     """The files (by position) whose rows do not all carry their first row's id."""
-    lens = en - st
-    width = int(lens.max())
-    cells = _cells(data, st, en, width)  # [width, n]
     first = np.repeat(starts, ends - starts)  # each row's file's first row
-    differs = (lens != lens[first]) | (cells != cells[:, first]).any(axis=0)
+    lens = ids.en - ids.st
+    width = int(lens.max())
+    cells = ids.cells(width)
+    if cells is not None and width:  # ids of one width, the common batch: compare as keys
+        keys = cells.view(f"S{width}").ravel()
+        differs = keys != keys[first]
+    else:  # pad the ids to one width, and compare ids of equal length byte by byte
+        differs = lens != lens[first]
+        same = np.flatnonzero(~differs)
+        if width and same.size:
+            place = np.arange(width)
+            cells = ids.data[np.minimum(ids.st[:, None] + place, len(ids.data) - 1)]
+            differs[same] = ((cells[same] != cells[first[same]])
+                             & (place < lens[same, None])).any(axis=1)
     return set(np.searchsorted(ends, np.flatnonzero(differs), side="right").tolist())
 
 

@@ -1,10 +1,14 @@
-"""The common file, read with array operations on its bytes instead of one Python string per
-field: no quotes, no carriage returns, no blank lines, plain numbers, ISO timestamps.
+"""The common file, read by pyarrow's CSV reader in one pass of C code instead of one Python
+string per field: no quotes, no carriage returns, no blank lines, numbers that parse,
+ISO timestamps.
 
 :func:`read_plain` returns ``None`` at the first thing it does not handle, and the caller
 reads the file the general way (:mod:`forecast.frame.text`, :mod:`forecast.frame.values`),
 which finds and names the problem exactly (file, column, row, fix). So the fast path never
-decides what is an error: it only skips work where there is none.
+decides what is an error: it only skips work where there is none. It takes a number only
+where the general way reads the same float: pyarrow's parser rounds correctly, as Python's
+``float`` does, and whatever it reads as infinite or NaN (``nan``, ``inf``, ``1e999``) goes
+the general way, which treats NA tokens as missing values.
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from forecast.frame.schema import FrameSpec
 from forecast.frame.text import _check_header, require_columns
 
 FAST_MAX_BYTES = 8 * 2**20  # bigger files are read chunk by chunk, in bounded memory
-MAX_NUMBER_CHARS = 40  # a longer cell is read the general way
-_POW10 = 10.0 ** np.arange(16)
-_PLACES = np.arange(MAX_NUMBER_CHARS)[:, None]
-_NUMBER_BYTE = np.zeros(256, bool)  # digits, '.', '+', '-', and the NUL that pads a cell
-_NUMBER_BYTE[[*b"0123456789.+-", 0]] = True
+# a quote is an ordinary byte (files holding one go the general way), and a blank line or a
+# line with another number of fields is an error here, so that each line is one row
+_PARSE = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
+                            newlines_in_values=False, ignore_empty_lines=False)
+
 # YYYY-MM-DDTHH:MM:SSZ: where the separators are, and each digit's place in (Y, M, D, h, m, s)
 _ISO_COLS = np.arange(20)
 _ISO_SEP_AT = np.array([4, 7, 10, 13, 16, 19])
@@ -43,76 +49,12 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # [
 _MONTH_START = np.concatenate([[0], np.cumsum(_MONTH_DAYS)[:-1]])  # days before [month]
 
 
-def _fields(data: np.ndarray, body: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(n, width) start and end offsets of every field of the rows from offset ``body`` on,
-    or None when a line is blank or has another number of fields."""
-    seps = np.flatnonzero((data[body:] == 44) | (data[body:] == 10))  # ',' or newline
-    if seps.size == 0 or seps.size % width:
+def _iso_times(cells: np.ndarray) -> np.ndarray | None:
+    """int64 ns from ``YYYY-MM-DDTHH:MM:SSZ`` cells, (n, 20) bytes (years 1678-2261), else
+    None."""
+    if not (cells[:, _ISO_SEP_AT] == _ISO_SEP).all():
         return None
-    seps += body
-    ends = seps.reshape(-1, width)  # [n, width]
-    row = np.full(width, 44, np.uint8)
-    row[-1] = 10
-    if not (data[ends] == row).all():
-        return None  # each line must hold width - 1 commas, then its newline
-    starts = np.empty_like(seps)
-    starts[0] = body
-    starts[1:] = seps[:-1] + 1
-    starts = starts.reshape(-1, width)
-    if width == 1 and (starts[:, 0] == ends[:, 0]).any():
-        return None  # a blank line
-    return starts, ends
-
-
-def _cells(data: np.ndarray, st: np.ndarray, en: np.ndarray, width: int) -> np.ndarray:
-    """The bytes of fields ``st[i]:en[i]``, padded with NUL (the last byte of ``data``), one
-    column per field: (width, n)."""
-    place = np.arange(width)[:, None]
-    return data[np.where(place < (en - st), st + place, len(data) - 1)]
-
-
-def _decimals(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray | None:
-    """Floats from plain decimal fields (digits, at most one '.', a leading sign), else None.
-
-    The digits make an integer mantissa (Horner's rule across the fields, one byte position
-    at a time) and the digits after the point count the power of ten. Up to 15 digits both
-    are exact in float64, so their quotient is the correctly rounded value: Python's
-    ``float(text)``, as the general reader has it, bit for bit. Longer fields are cast as
-    byte strings, which rounds the same way."""
-    lens = en - st
-    width = int(lens.max())
-    if width > MAX_NUMBER_CHARS or not lens.all():
-        return None  # an empty cell is a missing value: the general way
-    cells = _cells(data, st, en, width)  # [width, n]
-    if not _NUMBER_BYTE.take(cells).all():
-        return None  # exponents, NA tokens, spaces, text: the general way
-    digit = cells - np.uint8(48)  # a byte below '0' wraps past 9
-    is_digit = digit <= 9
-    dot = cells == 46
-    n_digits, n_dots = is_digit.sum(0), dot.sum(0)
-    if n_dots.max() > 1 or not n_digits.all() or (
-            (cells[1:] == 43) | (cells[1:] == 45)).any():
-        return None  # '1.2.3', '-', '.', '1-2': the general way names them
-    if n_digits.max() > 15:
-        return np.ascontiguousarray(cells.T).view(f"S{width}").ravel().astype(np.float64)
-    mantissa = np.zeros(cells.shape[1], np.int64)
-    for j in range(width):  # in place: no new array per byte position
-        np.multiply(mantissa, 10, out=mantissa, where=is_digit[j])
-        np.add(mantissa, digit[j], out=mantissa, where=is_digit[j])
-    # only digits follow the point: the fraction's digits are the bytes after it
-    frac = np.where(n_dots, lens - 1 - (dot * _PLACES[:width]).sum(0), 0)
-    value = mantissa / _POW10[frac]
-    return np.where(cells[0] == 45, -value, value)
-
-
-def _iso_times(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray | None:
-    """int64 ns from ``YYYY-MM-DDTHH:MM:SSZ`` fields (years 1678-2261), else None."""
-    if not (en - st == 20).all():
-        return None
-    b = data[st[:, None] + _ISO_COLS]  # [n, 20]
-    if not (b[:, _ISO_SEP_AT] == _ISO_SEP).all():
-        return None
-    digits = b[:, _ISO_DIGIT_AT] - np.uint8(48)  # [n, 14]; a byte below '0' wraps past 9
+    digits = cells[:, _ISO_DIGIT_AT] - np.uint8(48)  # [n, 14]; a byte below '0' wraps past 9
     if (digits > 9).any():
         return None
     # [n, 14] @ [14, 7] -> year, month, day, hour, minute, second, second of the day
@@ -127,27 +69,47 @@ def _iso_times(data: np.ndarray, st: np.ndarray, en: np.ndarray) -> np.ndarray |
     return (days * 86_400 + parts[:, 6]) * 1_000_000_000
 
 
-def _ids(raw: bytes, data: np.ndarray, st: np.ndarray, en: np.ndarray
-         ) -> tuple[np.ndarray, list[str]] | None:
+class Texts:
+    """A text column as pyarrow holds it: the bytes of all its cells one after another
+    (``data``) and where each cell starts and ends (``st``, ``en``, (n,))."""
+
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        arr = column.combine_chunks()
+        _, offsets, data = arr.buffers()
+        off = np.frombuffer(offsets, np.int32, len(arr) + 1, arr.offset * 4).astype(np.int64)
+        self.data = np.zeros(0, np.uint8) if data is None else np.frombuffer(data, np.uint8)
+        self.st, self.en = off[:-1], off[1:]
+
+    def text(self, i: int) -> str:
+        return self.data[self.st[i]:self.en[i]].tobytes().decode()
+
+    def cells(self, width: int) -> np.ndarray | None:
+        """The cells as (n, width) bytes when every cell has ``width`` bytes, else None."""
+        if not (self.en - self.st == width).all():
+            return None
+        return self.data[self.st[0]:self.st[0] + width * len(self.st)].reshape(-1, width)
+
+
+def _ids(ids: Texts) -> tuple[np.ndarray, list[str]] | None:
     """Series codes (in order of first appearance) and names; None for an empty or padded
     id (an error, or a repair: the general way)."""
-    lens = en - st
-    width = int(lens[0])
-    if width > 0 and (lens == width).all():  # ids of one width: compare them as arrays
-        keys = data[st[:, None] + np.arange(width)].view(f"S{width}").ravel()
+    width = int(ids.en[0] - ids.st[0])
+    cells = ids.cells(width) if width > 0 else None
+    if cells is not None:  # ids of one width: compare them as arrays
+        keys = cells.view(f"S{width}").ravel()
         if (keys == keys[0]).all():  # one series, the common file
-            codes, names = np.zeros(len(keys), np.int64), [raw[st[0]:en[0]].decode()]
+            codes, names = np.zeros(len(keys), np.int64), [ids.text(0)]
         else:
             uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             order = np.argsort(first)
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order))
-            codes, names = rank[inverse.ravel()], [raw[st[k]:en[k]].decode()
-                                                   for k in first[order].tolist()]
+            codes, names = rank[inverse.ravel()], [ids.text(k) for k in first[order].tolist()]
     else:
-        ids = [raw[a:b].decode() for a, b in zip(st.tolist(), en.tolist(), strict=True)]
+        raw = ids.data.tobytes()
+        texts = [raw[a:b].decode() for a, b in zip(ids.st.tolist(), ids.en.tolist(), strict=True)]
         seen: dict[str, int] = {}
-        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in ids), np.int64, len(ids))
+        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in texts), np.int64, len(texts))
         names = list(seen)
     if any(not v or v != v.strip() for v in names):
         return None
@@ -155,7 +117,7 @@ def _ids(raw: bytes, data: np.ndarray, st: np.ndarray, en: np.ndarray
 
 
 Columns = tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]
-Rows = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+Rows = tuple[np.ndarray, np.ndarray, Texts | None]
 
 
 def plain_header(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str
@@ -182,27 +144,39 @@ def needed(spec: FrameSpec) -> list[str]:
         [spec.series_id] if spec.series_id is not None else [])
 
 
-def plain_rows(data: np.ndarray, body: int, header: list[str], spec: FrameSpec) -> Rows | None:
-    """The rows from offset ``body`` of ``data`` (newline-terminated, then a NUL): times
-    (n,), values (k, n) column by column, and the start and end offsets of the series ids
-    (or None); None for anything not plain."""
-    found = _fields(data, body, len(header))
-    if found is None:
+def plain_rows(raw: bytes, body: int, header: list[str], spec: FrameSpec, n_rows: int
+               ) -> Rows | None:
+    """The ``n_rows`` rows of ``raw`` from offset ``body`` on (each line one row): times
+    (n,), values (k, n) column by column, and the series ids (or None); None for anything
+    not plain, or for another number of rows."""
+    if len(set(header)) < len(header) or not n_rows:
+        return None  # a repeated name: the general way says which columns it reads
+    types = {c: pa.float64() for c in spec.value_columns}
+    types.update({c: pa.binary() for c in (spec.time_column, spec.series_id) if c is not None})
+    text = pa.py_buffer(raw).slice(body)
+    try:
+        table = pacsv.read_csv(
+            text, parse_options=_PARSE,
+            read_options=pacsv.ReadOptions(column_names=header, use_threads=False,
+                                           block_size=max(text.size, 1 << 16)),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=needed(spec), null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a cell that is not a number, a line with other fields: the general way
+    if table.num_rows != n_rows:
         return None
-    st, en = found
-    at = {name: header.index(name) for name in needed(spec)}
-    times = _iso_times(data, st[:, at[spec.time_column]], en[:, at[spec.time_column]])
+    stamps = Texts(table.column(spec.time_column)).cells(20)
+    times = None if stamps is None else _iso_times(stamps)
     if times is None:
         return None
-    table = np.empty((len(spec.value_columns), len(st)))  # [k, n]
-    for row, c in zip(table, spec.value_columns, strict=True):  # a column at a time: the
-        values = _decimals(data, st[:, at[c]], en[:, at[c]])  # work stays in the CPU cache
-        if values is None:
-            return None
-        row[:] = values
-    if spec.series_id is None:
-        return times, table, None, None
-    return times, table, st[:, at[spec.series_id]], en[:, at[spec.series_id]]
+    values = np.empty((len(spec.value_columns), n_rows))  # [k, n]
+    for row, c in zip(values, spec.value_columns, strict=True):
+        row[:] = table.column(c).to_numpy()
+    if not np.isfinite(values).all():
+        return None  # nan, inf and 1e999 are the general way's to name or to repair
+    ids = None if spec.series_id is None else Texts(table.column(spec.series_id))
+    return times, values, ids
 
 
 def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
@@ -212,20 +186,18 @@ def read_plain(path: str | Path, raw: bytes, spec: FrameSpec, columns_fix: str,
     if head is None:
         return None
     raw, header, body = head
-    # the last row's newline, and a NUL after everything that pads short cells
-    data = np.frombuffer(raw + (b"\x00" if raw.endswith(b"\n") else b"\n\x00"), np.uint8)
-    rows = plain_rows(data, body, header, spec)
-    if rows is None:
-        return None
-    times, table, id_st, id_en = rows
-    n = len(times)
+    n = raw.count(b"\n", body) + (not raw.endswith(b"\n"))
     if max_rows is not None and n > max_rows:
         return None
+    rows = plain_rows(raw, body, header, spec, n)
+    if rows is None:
+        return None
+    times, table, ids = rows
     values = dict(zip(spec.value_columns, table, strict=True))
     names = [Path(path).name.split(".")[0]]
     codes = np.zeros(n, np.int64)
-    if id_st is not None:
-        found = _ids(raw, data, id_st, id_en)
+    if ids is not None:
+        found = _ids(ids)
         if found is None:
             return None
         codes, names = found
