@@ -46,13 +46,12 @@ class ConvInputs(nn.Module):
         if self.scale_eps and 0 not in levels:
             raise ValueError(f"level_scale={scale_eps} needs the target among level_features "
                              "and level_window > 1 (its spread scales the output)")
-        place = torch.zeros(len(features), len(levels))  # [Fc, L]: each mean's feature slot
-        for i, j in enumerate(levels):
-            place[features.index(j), i] = 1.0
         self.register_buffer("features", torch.tensor(features, dtype=torch.long),
                              persistent=False)
         self.register_buffer("levels", torch.tensor(levels, dtype=torch.long), persistent=False)
-        self.register_buffer("place", place, persistent=False)
+        # where each level feature sits among the convolutions' inputs
+        self.register_buffer("slots", torch.tensor([features.index(j) for j in levels],
+                                                   dtype=torch.long), persistent=False)
 
     @property
     def width(self) -> int:
@@ -64,18 +63,19 @@ class ConvInputs(nn.Module):
         """x [B, n, F], level features with their W - 1 extra steps [B, L, n + W - 1]
         (None without a window) -> (inputs [B, Fc, n], the target's spread [B, 1, n] or
         None without a scale)."""
-        xc = x[..., self.features].transpose(1, 2)  # [B, Fc, n]
+        xc = x[..., self.features].transpose(1, 2)  # [B, Fc, n], a copy
         if padded is None:
             return xc, None
-        place = self.place.to(x.dtype)
         means = F.avg_pool1d(padded, self.window, stride=1)  # [B, L, n]
-        xc = xc - torch.einsum("cl,bln->bcn", place, means)
-        if not self.scale_eps:
-            return xc, None
-        var = (F.avg_pool1d(padded * padded, self.window, stride=1) - means * means).clamp(min=0)
-        spread = (var + self.scale_eps ** 2).sqrt()  # [B, L, n]
-        xc = xc / (1 + torch.einsum("cl,bln->bcn", place, spread - 1))
-        return xc, spread[:, :1]  # levels are sorted: feature 0 comes first
+        departures = x[..., self.levels].transpose(1, 2) - means
+        spread = None
+        if self.scale_eps:
+            var = (F.avg_pool1d(padded * padded, self.window, stride=1) - means * means
+                   ).clamp(min=0)
+            spread = (var + self.scale_eps ** 2).sqrt()  # [B, L, n]
+            departures = departures / spread
+        xc[:, self.slots] = departures
+        return xc, None if spread is None else spread[:, :1]  # levels sorted: feature 0 first
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """[B, T, F] -> (inputs [B, Fc, T], the target's spread [B, 1, T] or None)."""
