@@ -411,6 +411,26 @@ def test_files_read_together_give_exactly_the_frames_read_one_by_one(tmp_path):
     assert read_plain_frames(paths, FrameSpec("time", "temp", ("hum",))) == [None] * len(paths)
 
 
+def test_files_read_together_tell_one_series_from_several_whatever_the_ids_widths(tmp_path):
+    """Ids of several widths in one batch: a file is one series only if every row carries
+    its first row's id, byte for byte."""
+    lines = hourly(6).splitlines()
+    spec = FrameSpec("time", "temp", ("hum",), "id", freq="1h")
+    cases = {"a": ["A"] * 6, "bb": ["BB"] * 6, "cde": ["CDE"] * 6,
+             "same_width": ["AB"] * 3 + ["AC"] * 3, "other_width": ["A"] * 3 + ["AB"] * 3,
+             "last_differs": ["XY"] * 5 + ["XZ"]}
+    paths = []
+    for name, ids in cases.items():
+        paths.append(tmp_path / f"{name}.csv")
+        paths[-1].write_text("time,temp,hum,id\n" + "".join(
+            f"{r},{i}\n" for r, i in zip(lines[1:], ids, strict=True)))
+    frames = dict(zip(cases, read_plain_frames(paths, spec), strict=True))
+    assert {k for k, f in frames.items() if f is not None} == {"a", "bb", "cde"}
+    for k in ("a", "bb", "cde"):
+        assert frames[k].series_names == [cases[k][0]]
+        pd.testing.assert_frame_equal(frames[k].data, read_frame(tmp_path / f"{k}.csv", spec).data)
+
+
 @pytest.mark.parametrize(("cell", "shown"), [('"12\n.5"', r"value '12\n.5' is not a number"),
                                              ('"1\t2"', r"value '1\t2' is not a number"),
                                              ('"2020-01-01\r05"', r"timestamp '2020-01-01\r05'")])
