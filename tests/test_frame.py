@@ -426,6 +426,9 @@ def test_files_read_together_tell_one_series_from_several_whatever_the_ids_width
             f"{r},{i}\n" for r, i in zip(lines[1:], ids, strict=True)))
     frames = dict(zip(cases, read_plain_frames(paths, spec), strict=True))
     assert {k for k, f in frames.items() if f is not None} == {"a", "bb", "cde"}
+    empty = tmp_path / "empty_ids.csv"  # alone in its batch: no id has a byte
+    empty.write_text("time,temp,hum,id\n" + "".join(f"{r},\n" for r in lines[1:]))
+    assert read_plain_frames([empty], spec) == [None]  # the general way names the empty ids
     for k in ("a", "bb", "cde"):
         assert frames[k].series_names == [cases[k][0]]
         pd.testing.assert_frame_equal(frames[k].data, read_frame(tmp_path / f"{k}.csv", spec).data)

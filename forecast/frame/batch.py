@@ -98,7 +98,7 @@ def _mixed_ids(ids: Texts, starts: np.ndarray, ends: np.ndarray) -> set[int]:
     lens = ids.en - ids.st
     width = int(lens.max())
     cells = ids.cells(width)
-    if cells is not None and width:  # ids of one width, the common batch: compare as keys
+    if cells is not None:  # ids of one width, the common batch: compare them as keys
         keys = cells.view(f"S{width}").ravel()
         differs = keys != keys[first]
     else:  # pad the ids to one width, and compare ids of equal length byte by byte

@@ -84,8 +84,8 @@ class Texts:
         return self.data[self.st[i]:self.en[i]].tobytes().decode()
 
     def cells(self, width: int) -> np.ndarray | None:
-        """The cells as (n, width) bytes when every cell has ``width`` bytes, else None."""
-        if not (self.en - self.st == width).all():
+        """The cells as (n, width) bytes when every cell has ``width`` > 0 bytes, else None."""
+        if width <= 0 or not (self.en - self.st == width).all():
             return None
         return self.data[self.st[0]:self.st[0] + width * len(self.st)].reshape(-1, width)
 
@@ -94,7 +94,7 @@ def _ids(ids: Texts) -> tuple[np.ndarray, list[str]] | None:
     """Series codes (in order of first appearance) and names; None for an empty or padded
     id (an error, or a repair: the general way)."""
     width = int(ids.en[0] - ids.st[0])
-    cells = ids.cells(width) if width > 0 else None
+    cells = ids.cells(width)
     if cells is not None:  # ids of one width: compare them as arrays
         keys = cells.view(f"S{width}").ravel()
         if (keys == keys[0]).all():  # one series, the common file
