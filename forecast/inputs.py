@@ -48,6 +48,11 @@ class ConvInputs(nn.Module):
                              "and level_window > 1 (its spread scales the output)")
         self.register_buffer("features", torch.tensor(features, dtype=torch.long),
                              persistent=False)
+        # the features as a slice when they are consecutive (the usual case: the linear-only
+        # ones come last): a copy of a slice is cheaper than a gather on the last axis
+        self._span = ((features[0], features[-1] + 1)
+                      if features and features == list(range(features[0], features[-1] + 1))
+                      else None)
         self.register_buffer("levels", torch.tensor(levels, dtype=torch.long), persistent=False)
         # where each level feature sits among the convolutions' inputs
         self.register_buffer("slots", torch.tensor([features.index(j) for j in levels],
@@ -58,16 +63,20 @@ class ConvInputs(nn.Module):
         """Past raw steps of the level features a stream keeps: W - 1 (0: none)."""
         return max(self.window - 1, 0)
 
-    def _departures(self, x: torch.Tensor, padded: torch.Tensor | None
+    def _departures(self, x: torch.Tensor, padded: torch.Tensor | None, left: int = 0
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x [B, n, F], level features with their W - 1 extra steps [B, L, n + W - 1]
-        (None without a window) -> (inputs [B, Fc, n], the target's spread [B, 1, n] or
-        None without a scale)."""
-        xc = x[..., self.features].transpose(1, 2)  # [B, Fc, n], a copy
+        """x [B, n, F], level features with their W - 1 extra steps [B, L, n + W - 1], of
+        which ``left`` come before x (None without a window) -> (inputs [B, Fc, n], the
+        target's spread [B, 1, n] or None without a scale)."""
+        if self._span is None:
+            xc = x[..., self.features]  # [B, n, Fc], a copy
+        else:
+            xc = x[..., self._span[0]:self._span[1]].clone()
+        xc = xc.transpose(1, 2)  # [B, Fc, n]
         if padded is None:
             return xc, None
         means = F.avg_pool1d(padded, self.window, stride=1)  # [B, L, n]
-        departures = x[..., self.levels].transpose(1, 2) - means
+        departures = padded[..., left:left + x.shape[1]] - means
         spread = None
         if self.scale_eps:
             var = (F.avg_pool1d(padded * padded, self.window, stride=1) - means * means
@@ -83,7 +92,7 @@ class ConvInputs(nn.Module):
             return self._departures(x, None)
         left = self.width if self.causal else self.width // 2
         levels = x[..., self.levels].transpose(1, 2)  # [B, L, T]
-        return self._departures(x, F.pad(levels, (left, self.width - left)))
+        return self._departures(x, F.pad(levels, (left, self.width - left)), left)
 
     def advance(self, x: torch.Tensor, past: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -93,7 +102,8 @@ class ConvInputs(nn.Module):
         if not self.window:
             return *self._departures(x, None), past
         padded = torch.cat([past, x[..., self.levels].transpose(1, 2)], dim=-1)
-        return *self._departures(x, padded), padded[..., padded.shape[-1] - self.width:]
+        return (*self._departures(x, padded, self.width),
+                padded[..., padded.shape[-1] - self.width:])
 
 
 def scaled(out: torch.Tensor, spread: torch.Tensor | None) -> torch.Tensor:
