@@ -26,10 +26,10 @@ def _feature_names(data_spec: dict | None) -> list[str]:
 
 def _level_scale(scale: float, quantiles: list[float] | None, target_is_level: bool,
                  window: int) -> float:
-    """The level scale the net gets: ``scale``, or 0 (logged at INFO: the default config
-    meets both cases on other files) where it does not apply, as level features apply when
-    present: a quantile net (its head starts at the ridge fit's
-    residual quantiles, in the target's units), or a target that is not a level feature."""
+    """The level scale the net gets: ``scale``, or 0 where it does not apply: a quantile net
+    (its head starts at the ridge fit's residual quantiles, in the target's units), or a
+    target that is not a level feature present. Logged at INFO, not refused: the default
+    config meets both cases on other files."""
     if scale and quantiles is not None:
         log.info("model.level_scale=%g is not applied to a quantile net (its head starts "
                  "in the target's units); it reads the level departures unscaled", scale)

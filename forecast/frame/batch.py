@@ -59,8 +59,8 @@ def _read_group(items: list[tuple[int, Path, bytes, int]], header: list[str], sp
     when some file is not plain text, each half of the files is read again (down to one
     file), so that one file does not send the others the slow way."""
     counts = [raw.count(b"\n", body) for _, _, raw, body in items]  # rows per file
-    rows = plain_rows(b"".join(raw[body:] for _, _, raw, body in items), 0, header, spec,
-                      sum(counts))
+    rows = plain_rows(b"".join(memoryview(raw)[body:] for _, _, raw, body in items), 0,
+                      header, spec, sum(counts))  # the rows joined in one copy
     if rows is None:
         half = len(items) // 2
         return {} if not half else {
