@@ -19,6 +19,9 @@ from forecast.quantiles import check_levels, inverse_softplus, pinball_loss
 
 log = logging.getLogger(__name__)
 
+# how each horizon step's absolute error counts in the point net's training loss
+HORIZON_WEIGHTS = ("uniform", "inverse_error")
+
 
 def _feature_names(data_spec: dict | None) -> list[str]:
     return DataSpec.from_dict(data_spec).feature_names if data_spec else []
@@ -78,6 +81,7 @@ class ForecastModule(L.LightningModule):
         level_window: int = 0,
         level_features: list[str] | None = None,
         level_scale: float = 0.0,
+        horizon_weights: str = "uniform",
         data_spec: dict | None = None,
         name: str | None = None,
     ) -> None:
@@ -106,12 +110,22 @@ class ForecastModule(L.LightningModule):
             "quantiles": quantiles,
             "level_window": int(level_window), "level_features": level_features,
             "level_scale": float(level_scale),
+            "horizon_weights": str(horizon_weights),
             "data_spec": plain(data_spec),
             "name": name or ("causal" if causal else "standard"),
             "receptive_field": self.net.receptive_field,
         })
         if quantiles is not None:
             self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
+        if horizon_weights not in HORIZON_WEIGHTS:
+            raise ValueError(f"model.horizon_weights={horizon_weights!r}: expected one of "
+                             f"{list(HORIZON_WEIGHTS)}")
+        if horizon_weights != "uniform" and (quantiles is not None or not linear_lags):
+            log.info("model.horizon_weights=%s applies to point nets with a linear path "
+                     "(model.linear_lags > 0); this one trains on the uniform loss",
+                     horizon_weights)
+        elif horizon_weights != "uniform":  # in the state dict, so a resumed run keeps it
+            self.register_buffer("horizon_weight", torch.ones(int(horizon)))
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0
 
     @property
@@ -129,13 +143,16 @@ class ForecastModule(L.LightningModule):
                 p.zero_()
         if self.net.quantiles is not None:
             self._start_quantiles(arrays, origins)
+        if hasattr(self, "horizon_weight"):
+            self._weigh_horizons(arrays, origins)
         log.info("linear path: ridge fit on %d training origins (alpha %g)", n,
                  self.hparams.linear_alpha)
 
     @torch.no_grad()
-    def _start_quantiles(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
-        """Start the quantiles at the ridge fit's empirical residual quantiles per horizon
-        step on training origins: the increments' biases are the gaps between them."""
+    def _ridge_residuals(self, arrays: list[SeriesArrays], origins: list[np.ndarray]
+                         ) -> np.ndarray:
+        """The linear path's residuals on training origins, scaled: [N, H] (NaN where the
+        target is missing)."""
         lin = self.net.linear
         steps = np.arange(1, self.hparams.horizon + 1)
         res = []
@@ -144,7 +161,24 @@ class ForecastModule(L.LightningModule):
             x = torch.from_numpy(a.x).to(lin.point.conv.weight).T[None]  # [1, F, T]
             change = lin(x)[0].T.cpu().numpy()[o]  # [N, H]
             res.append(a.y[o[:, None] + steps] - a.x[o, :1] - change)
-        q = np.nanquantile(np.concatenate(res), self.net.quantiles, axis=0)  # [Q, H]
+        return np.concatenate(res)
+
+    def _weigh_horizons(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
+        """``inverse_error``: step h's error weighs 1 / (the ridge fit's mean absolute
+        residual at h), the weights averaging 1, so each step counts by its error relative
+        to what a linear model leaves there (short steps weigh more)."""
+        mae = np.nanmean(np.abs(self._ridge_residuals(arrays, origins)), axis=0)  # [H]
+        w = 1.0 / np.maximum(mae, 1e-6)
+        self.horizon_weight.copy_(torch.as_tensor(w / w.mean(), dtype=torch.float32))
+        log.info("horizon weights (inverse ridge error): h = 1: %.2f, h = %d: %.2f",
+                 w[0] / w.mean(), len(w), w[-1] / w.mean())
+
+    @torch.no_grad()
+    def _start_quantiles(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
+        """Start the quantiles at the ridge fit's empirical residual quantiles per horizon
+        step on training origins: the increments' biases are the gaps between them."""
+        q = np.nanquantile(self._ridge_residuals(arrays, origins), self.net.quantiles,
+                           axis=0)  # [Q, H]
         m = self.net.median
         raw = np.zeros_like(q)
         raw[m] = q[m]
@@ -167,13 +201,17 @@ class ForecastModule(L.LightningModule):
         out = self.net.forward_last(x, quantiles)
         return out + (x[:, -1, :1, None] if out.dim() == 3 else x[:, -1, :1])
 
-    def _loss(self, batch: tuple[torch.Tensor, ...]
+    def _loss(self, batch: tuple[torch.Tensor, ...], weighted: bool = False
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(training loss, MAE of the point forecast, number of scored targets)."""
+        """(loss, MAE of the point forecast, number of scored targets); ``weighted``: the
+        training loss, each step's error times its horizon weight (when there are any)."""
         x, y, mask = batch
         if self.net.quantiles is None:
-            err = (self(x) - y).abs()[mask]
-            return err.mean(), err.mean(), mask.sum()
+            err = (self(x) - y).abs()
+            mae = err[mask].mean()
+            if weighted and hasattr(self, "horizon_weight"):
+                return (err * self.horizon_weight)[mask].mean(), mae, mask.sum()
+            return mae, mae, mask.sum()
         q = self.forward_quantiles(x)[mask]  # [N, Q]
         mae = (q[:, self.net.median] - y[mask]).abs().mean()
         return pinball_loss(q, y[mask], self.levels), mae, mask.sum()
@@ -189,7 +227,10 @@ class ForecastModule(L.LightningModule):
         last = x[..., :1].expand_as(y)[mask]  # [N]: the scaled target at the origin
         target = y[mask]
         if self.net.quantiles is None:
-            return (out + last - target).abs().mean(), mask.sum()
+            err = (out + last - target).abs()  # [K, N]
+            if hasattr(self, "horizon_weight"):
+                err = err * self.horizon_weight.expand_as(y)[mask]
+            return err.mean(), mask.sum()
         q = (out + last[:, None]).reshape(-1, out.shape[-1])  # [K*N, Q]
         return pinball_loss(q, target.repeat(k), self.levels), mask.sum()
 
@@ -197,7 +238,7 @@ class ForecastModule(L.LightningModule):
         if self.net.members > 1:
             loss, n = self._members_loss(batch)
         else:
-            loss, _, n = self._loss(batch)
+            loss, _, n = self._loss(batch, weighted=True)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite training loss ({loss.item()}) at step {self.global_step}; "

@@ -99,14 +99,55 @@ def test_cosine_schedule_needs_a_step_budget(series_csv, tmp_path):
 def test_linear_run_checkpoint_reloads_the_same_net(series_csv, tmp_path, model):
     over = [f"model={model}", *TINY, *csv_overrides(series_csv), "model.linear_lags=25",
             "model.linear_only=[week_sin,week_cos]", "model.warmup_steps=2",
-            "model.cosine=true", "trainer.max_steps=4"]
+            "model.cosine=true", "trainer.max_steps=4", "model.horizon_weights=inverse_error"]
     metrics = train.train(compose_train(over), tmp_path / "run")
     assert metrics["receptive_field"] == 25
     best = load_checkpoint(metrics["best_checkpoint"])
     hp = best.hparams
     assert hp.linear_lags == 25 and hp.linear_only == ["week_sin", "week_cos"]
+    w = best.horizon_weight  # the weights the run trained with, reloaded from the state dict
+    assert hp.horizon_weights == "inverse_error" and w.mean().item() == pytest.approx(1.0)
+    assert w.std().item() > 0
     names = best.hparams.data_spec
     n_cal = 2 * len(names["calendar"])
     assert best.net.input.in_channels == hp.n_features - 2 and n_cal == 4
     if model == "causal":
         assert metrics["test_max_abs_diff_teacher_forced_vs_honest"] < 1e-4
+
+
+def test_inverse_error_weights_follow_the_ridge_fits_error_and_weigh_the_training_loss():
+    a = arrays()
+    a[0].y[:] = a[0].y + np.linspace(0, 3, 400, dtype=np.float32) * np.random.default_rng(
+        1).normal(size=400).astype(np.float32)  # noise that grows: later steps err more
+    origins = [np.arange(30, 370)]
+    kw = dict(n_features=3, horizon=4, channels=4, skip_channels=4, dilations=DILATIONS,
+              linear_lags=21)
+    m = ForecastModule(**kw, horizon_weights="inverse_error").double()
+    m.fit_linear(a, origins)
+    res = np.abs(m._ridge_residuals(a, origins))
+    expected = 1 / np.nanmean(res, axis=0)
+    w = m.horizon_weight.double().numpy()
+    np.testing.assert_allclose(w, expected / expected.mean(), rtol=1e-5)
+    assert w.mean() == pytest.approx(1.0) and len(set(np.round(w, 6))) > 1
+    # the training loss weighs each step's error; validation and the MAE stay uniform
+    x = torch.from_numpy(a[0].x.astype(np.float64))[None, :60]
+    y = torch.randn(1, 60, 4, dtype=torch.float64)
+    mask = torch.ones(1, 60, 4, dtype=torch.bool)
+    mask[0, :5, 2] = False
+    with torch.no_grad():
+        err = (m(x) - y).abs()
+        weighted, mae, n = m._loss((x, y, mask), weighted=True)
+        plain, mae2, _ = m._loss((x, y, mask))
+    assert weighted.item() == pytest.approx((err * m.horizon_weight)[mask].mean().item())
+    assert plain.item() == pytest.approx(err[mask].mean().item()) == mae.item() == mae2.item()
+    assert int(n) == 60 * 4 - 5
+    # stored with the weights: a checkpoint reloads them (the state dict holds the buffer)
+    assert "horizon_weight" in m.state_dict()
+    assert "horizon_weight" not in ForecastModule(**kw).state_dict()
+
+
+def test_horizon_weights_refuse_an_unknown_kind_and_stay_off_without_a_linear_path():
+    with pytest.raises(ValueError, match="horizon_weights='steps'"):
+        ForecastModule(n_features=3, horizon=4, horizon_weights="steps")
+    m = ForecastModule(n_features=3, horizon=4, horizon_weights="inverse_error")
+    assert not hasattr(m, "horizon_weight")  # no ridge fit to weigh by: the uniform loss

@@ -13,8 +13,8 @@ ARGUMENTS: dict[str, tuple[str, ...]] = {
         "n_features", "horizon", "causal", "channels", "skip_channels", "kernel_size",
         "dilations", "dropout", "members", "lr", "weight_decay", "linear_lags",
         "feature_lags", "linear_alpha", "linear_only", "linear_lr", "warmup_steps", "cosine",
-        "impl", "quantiles", "level_window", "level_features", "level_scale", "data_spec",
-        "name"),
+        "impl", "quantiles", "level_window", "level_features", "level_scale",
+        "horizon_weights", "data_spec", "name"),
     "forecast.data.ForecastDataModule": (
         "path", "time_column", "target", "covariates", "series_id", "freq", "time_format",
         "max_gap", "bounds", "splits", "fractions", "horizon", "span", "train_stride",

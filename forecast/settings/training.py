@@ -94,6 +94,7 @@ class ModelSettings(NetSettings):
     level_window: int = key(at_least(0))
     level_features: list[str] | None = key()
     level_scale: float = key(at_least(0))
+    horizon_weights: str = key(one_of("uniform", "inverse_error"))
 
 
 @dataclass(frozen=True)
