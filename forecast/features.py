@@ -13,7 +13,14 @@ import pandas as pd
 
 from forecast.frame import MISSING_SUFFIX, DataError, Frame, FrameSpec
 
-PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0, "year": 365.2425 * 86_400.0}
+_DAY, _YEAR = 86_400.0, 365.2425 * 86_400.0
+PERIODS = {"day": _DAY, "week": 7 * _DAY, "year": _YEAR}
+# The day's cycle modulated by the year's: the sin and cos of the sum and of the difference
+# of their phases span the four products of their sin and cos, a daily cycle whose size and
+# timing move with the season. Used only when named (``calendar``), never by calendar_for.
+SEASONAL_DAY = {"day_plus_year": 1 / (1 / _DAY + 1 / _YEAR),
+                "day_minus_year": 1 / (1 / _DAY - 1 / _YEAR)}
+CYCLES = {**PERIODS, **SEASONAL_DAY}
 
 
 def calendar_for(step: pd.Timedelta, train_span: pd.Timedelta | None = None) -> list[str]:
@@ -108,9 +115,9 @@ def fit_spec(
     if calendar is None:
         cal = calendar_for(frame.freq, train_end - train["timestamp"].min())
     else:
-        unknown = sorted(set(calendar) - set(PERIODS))
+        unknown = sorted(set(calendar) - set(CYCLES))
         if unknown:
-            raise DataError(f"calendar cycles {unknown} unknown; choose from {list(PERIODS)}")
+            raise DataError(f"calendar cycles {unknown} unknown; choose from {list(CYCLES)}")
         cal = list(calendar)
     angular = list(angular or [])
     stray = [c for c in angular if c not in s.covariates]
@@ -145,7 +152,7 @@ def calendar_features(times: pd.DatetimeIndex | np.ndarray, names: list[str]) ->
     secs = np.asarray(getattr(times, "asi8", times)) / 1e9
     cols = []
     for name in names:
-        phase = 2 * np.pi * (secs % PERIODS[name]) / PERIODS[name]
+        phase = 2 * np.pi * (secs % CYCLES[name]) / CYCLES[name]
         cols += [np.sin(phase), np.cos(phase)]
     return np.stack(cols, axis=1) if cols else np.zeros((len(times), 0))
 

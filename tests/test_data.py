@@ -8,7 +8,7 @@ import pytest
 from conftest import make_series
 
 from forecast.data import ForecastDataModule, resolve_splits
-from forecast.features import calendar_for
+from forecast.features import CYCLES, calendar_features, calendar_for
 from forecast.frame import DataError
 from forecast.windows import Window, origins, slide, tile
 
@@ -125,6 +125,30 @@ def test_calendar_leaves_out_cycles_training_does_not_repeat():
     assert calendar_for(hour, pd.Timedelta(days=242)) == ["day", "week"]  # one year: no doy
     assert calendar_for(hour, pd.Timedelta(days=800)) == ["day", "week", "year"]
     assert calendar_for(pd.Timedelta("1D"), pd.Timedelta(days=800)) == ["week", "year"]
+
+
+def test_seasonal_day_cycles_span_the_products_of_the_days_and_the_years_phases(tmp_path):
+    times = pd.date_range("2013-01-01", periods=24 * 400, freq="1h", tz="UTC")
+    sd, cd, sy, cy = calendar_features(times, ["day", "year"]).T
+    sp, cp, sm, cm = calendar_features(times, ["day_plus_year", "day_minus_year"]).T
+    np.testing.assert_allclose(sp, sd * cy + cd * sy, atol=1e-6)  # sin(d + y)
+    np.testing.assert_allclose(cp, cd * cy - sd * sy, atol=1e-6)
+    np.testing.assert_allclose(sm, sd * cy - cd * sy, atol=1e-6)  # sin(d - y)
+    np.testing.assert_allclose(cm, cd * cy + sd * sy, atol=1e-6)
+    # only when named: a grid and span that resolve every period never pick them
+    assert calendar_for(pd.Timedelta("1h"), pd.Timedelta(days=5000)) == ["day", "week", "year"]
+    # the config check (kept free of heavy imports) knows the same cycles
+    from forecast.settings.training import CYCLES as CHECKED
+    assert set(CHECKED) == set(CYCLES)
+    # named in a data module: four more calendar features, then refused when unknown
+    path = tmp_path / "s.csv"
+    make_series(n=24 * 30).to_csv(path, index=False)
+    dm = module(path, calendar=["day", "day_plus_year", "day_minus_year"])
+    names = dm.load().feature_names
+    assert names[-6:] == ["day_sin", "day_cos", "day_plus_year_sin", "day_plus_year_cos",
+                          "day_minus_year_sin", "day_minus_year_cos"]
+    with pytest.raises(DataError, match="calendar cycles \\['fortnight'\\] unknown"):
+        module(path, calendar=["fortnight"]).load()
 
 
 def test_angular_covariate_enters_as_sin_and_cos(tmp_path):

@@ -129,7 +129,7 @@ BAD = [  # (config composed from these overrides, then these keys set, the expec
     ((), {"ema_decay": 1}, r"^ema_decay=1: allowed: in \[0, 1\)$"),
     ((), {"seed": -3}, r"^seed=-3: allowed: in \[0, 4294967296\)$"),
     ((), {"data.calendar": ["month"]}, r"^data\.calendar=\['month'\]: allowed: a list, each one "
-                                       r"of day, week, year$"),
+                                       r"of day, week, year, day_plus_year, day_minus_year$"),
     ((), {"data.bounds.temp": [130, -60]}, r"^data\.bounds\.temp=\[130, -60\]: allowed: \[low, "
                                            r"high\]"),
     ((), {"data.angular": ["wind"]}, r"^data\.angular=\['wind'\]: allowed: covariates only"),

@@ -17,7 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
 from forecast.baselines.naive import check_history, empty_outputs, has_history
-from forecast.features import PERIODS, SeriesArrays, calendar_features
+from forecast.features import CYCLES, SeriesArrays, calendar_features
 
 
 def offsets(lags: int | Sequence[int]) -> np.ndarray:
@@ -37,9 +37,9 @@ class LagFeatures:
         self.lags, self.covariate_lags = offsets(lags), offsets(covariate_lags)
         if self.lags.size == 0:
             raise ValueError("lags: at least one target lag is needed")
-        unknown = sorted(set(calendar) - set(PERIODS))
+        unknown = sorted(set(calendar) - set(CYCLES))
         if unknown:
-            raise ValueError(f"calendar cycles {unknown} unknown; choose from {list(PERIODS)}")
+            raise ValueError(f"calendar cycles {unknown} unknown; choose from {list(CYCLES)}")
         self.calendar = list(calendar)
         self.series: list[str] = []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from forecast.features import PERIODS, DataSpec
+from forecast.features import CYCLES, DataSpec
 from forecast.frame import DataError
 from forecast.frame.values import parse_freq
 from forecast.module import CheckpointError, ForecastModule, load_checkpoint
@@ -71,8 +71,8 @@ def _spec_problem(raw: dict, spec: DataSpec, n_features: int) -> str | None:
             k not in spec.value_columns or not _numbers(v, 2) or v[0] > v[1]
             for k, v in spec.bounds.items()):
         return "bounds must map value columns to [low, high]"
-    if not isinstance(spec.calendar, list) or any(c not in PERIODS for c in spec.calendar):
-        return f"calendar {spec.calendar!r} names unknown cycles (known: {list(PERIODS)})"
+    if not isinstance(spec.calendar, list) or any(c not in CYCLES for c in spec.calendar):
+        return f"calendar {spec.calendar!r} names unknown cycles (known: {list(CYCLES)})"
     if not isinstance(spec.angular, list) or any(c not in spec.covariates for c in spec.angular):
         return f"angular {spec.angular!r} must name covariates"
     if spec.n_features != n_features:

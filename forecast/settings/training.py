@@ -27,7 +27,7 @@ from forecast.settings.rules import (
 from forecast.settings.running import check_launch, check_logger, check_trainer
 
 SPLITS = ("train", "val", "test")
-CYCLES = ("day", "week", "year")
+CYCLES = ("day", "week", "year", "day_plus_year", "day_minus_year")  # forecast.features.CYCLES
 POSITIVE = at_least(1)
 DILATIONS = each(POSITIVE)
 # quantile levels: the model's own rule, refused as the model would refuse them
