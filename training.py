@@ -33,7 +33,7 @@ from forecast.evaluation import collect, forecast_origins, station_scores
 from forecast.features import DataSpec, series_arrays
 from forecast.files import atomic_write_bytes, atomic_write_text, write_json
 from forecast.metrics import mae
-from forecast.module import ForecastModule, load_checkpoint, read_checkpoint
+from forecast.module import ForecastModule, build_defaults, load_checkpoint, read_checkpoint
 from forecast.resume import (
     RngState,
     RunCheckpoint,
@@ -123,10 +123,11 @@ def fit(cfg: DictConfig, out_dir: Path) -> tuple[ForecastModule, ForecastDataMod
     if resume_from is None:
         kept.unlink(missing_ok=True)  # a stale one from an earlier run in this folder
     else:
-        check_same_run(resume_from, dict(model.hparams))
+        check_same_run(resume_from, dict(model.hparams), build_defaults())
         if (cfg.data.get("refit") and kept.is_file() and resume_from.parent == ckpt_dir
-                and rank_zero_only.rank == 0):  # an earlier attempt refit: best.ckpt is the
-            check_same_run(kept, dict(model.hparams))  # refit net; the early-stopped one back
+                and rank_zero_only.rank == 0):  # an earlier attempt refit: best.ckpt is
+            # the refit net; put the early-stopped one back
+            check_same_run(kept, dict(model.hparams), build_defaults())
             atomic_write_bytes(ckpt_dir / "best.ckpt", kept.read_bytes())
         if isinstance(logger, CSVLogger):  # it would replace the interrupted attempt's rows
             keep_earlier_log(Path(logger.log_dir) / "metrics.csv")

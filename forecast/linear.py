@@ -8,10 +8,17 @@ forecaster to start from; the convolutions then learn what it misses.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from forecast.features import SeriesArrays
+
+log = logging.getLogger(__name__)
+
+# how each horizon step's absolute error counts in a point net's training loss
+HORIZON_WEIGHTS = ("uniform", "inverse_error")
 
 
 def _rows(
@@ -76,3 +83,41 @@ def fit_linear_path(
     point.conv.weight.copy_(torch.as_tensor(wf, dtype=dtype))
     point.conv.bias.copy_(torch.as_tensor(b, dtype=dtype))
     return len(x)
+
+
+@torch.no_grad()
+def path_residuals(linear: torch.nn.Module, arrays: list[SeriesArrays],
+                   origins: list[np.ndarray], horizon: int) -> np.ndarray:
+    """The linear path's residuals on ``origins``, scaled: [N, H] (NaN where the target is
+    missing)."""
+    steps = np.arange(1, horizon + 1)
+    weight = linear.point.conv.weight
+    res = []
+    for a, o in zip(arrays, origins, strict=True):
+        o = o[o + steps[-1] < len(a)]
+        x = torch.from_numpy(a.x).to(weight).T[None]  # [1, F, T]
+        change = linear(x)[0].T.cpu().numpy()[o]  # [N, H]
+        res.append(a.y[o[:, None] + steps] - a.x[o, :1] - change)
+    return np.concatenate(res)
+
+
+def horizon_weighting(kind: str, quantiles: list[float] | None, linear_lags: int) -> str:
+    """The loss weighting a net gets: ``kind``, or ``uniform`` where there is no ridge fit
+    to weigh by (no linear path) or no point loss (a quantile net); logged, not refused."""
+    if kind not in HORIZON_WEIGHTS:
+        raise ValueError(f"model.horizon_weights={kind!r}: expected one of "
+                         f"{list(HORIZON_WEIGHTS)}")
+    if kind != "uniform" and (quantiles is not None or not linear_lags):
+        log.info("model.horizon_weights=%s applies to point nets with a linear path "
+                 "(model.linear_lags > 0); this one trains on the uniform loss", kind)
+        return "uniform"
+    return kind
+
+
+def inverse_error_weights(residuals: np.ndarray) -> np.ndarray:
+    """[N, H] residuals -> [H] weights, 1 / (mean absolute residual at h), averaging 1: each
+    step counts by its error relative to what the linear path leaves there (short steps
+    weigh more). The standard twin's centred path reads the targets it fits, so its
+    weights come out near 1."""
+    w = 1.0 / np.maximum(np.nanmean(np.abs(residuals), axis=0), 1e-6)
+    return w / w.mean()

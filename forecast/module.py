@@ -13,14 +13,16 @@ import torch
 
 from forecast.checkpoint_io import CheckpointError, plain, read_checkpoint, restore
 from forecast.features import DataSpec, SeriesArrays
-from forecast.linear import fit_linear_path
+from forecast.linear import (
+    fit_linear_path,
+    horizon_weighting,
+    inverse_error_weights,
+    path_residuals,
+)
 from forecast.models import WaveNet, doubling_dilations
 from forecast.quantiles import check_levels, inverse_softplus, pinball_loss
 
 log = logging.getLogger(__name__)
-
-# how each horizon step's absolute error counts in the point net's training loss
-HORIZON_WEIGHTS = ("uniform", "inverse_error")
 
 
 def _feature_names(data_spec: dict | None) -> list[str]:
@@ -94,6 +96,7 @@ class ForecastModule(L.LightningModule):
         level = [names.index(n) for n in level_features if n in names]
         quantiles = check_levels(quantiles) if quantiles is not None else None
         level_scale = _level_scale(float(level_scale), quantiles, 0 in level, level_window)
+        horizon_weights = horizon_weighting(str(horizon_weights), quantiles, linear_lags)
         self.net = WaveNet(n_features, horizon, channels, skip_channels, kernel_size, dilations,
                            causal, dropout, members, linear_lags, only, feature_lags, impl,
                            quantiles, level_window, level, level_scale)
@@ -117,14 +120,7 @@ class ForecastModule(L.LightningModule):
         })
         if quantiles is not None:
             self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
-        if horizon_weights not in HORIZON_WEIGHTS:
-            raise ValueError(f"model.horizon_weights={horizon_weights!r}: expected one of "
-                             f"{list(HORIZON_WEIGHTS)}")
-        if horizon_weights != "uniform" and (quantiles is not None or not linear_lags):
-            log.info("model.horizon_weights=%s applies to point nets with a linear path "
-                     "(model.linear_lags > 0); this one trains on the uniform loss",
-                     horizon_weights)
-        elif horizon_weights != "uniform":  # in the state dict, so a resumed run keeps it
+        if horizon_weights != "uniform":  # in the state dict, so a resumed run keeps it
             self.register_buffer("horizon_weight", torch.ones(int(horizon)))
         self.target_scale = float(data_spec["std"][0]) if data_spec else 1.0
 
@@ -144,41 +140,20 @@ class ForecastModule(L.LightningModule):
         if self.net.quantiles is not None:
             self._start_quantiles(arrays, origins)
         if hasattr(self, "horizon_weight"):
-            self._weigh_horizons(arrays, origins)
+            w = inverse_error_weights(path_residuals(self.net.linear, arrays, origins,
+                                                     self.hparams.horizon))
+            self.horizon_weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+            log.info("horizon weights (inverse ridge error): h = 1: %.2f, h = %d: %.2f",
+                     w[0], len(w), w[-1])
         log.info("linear path: ridge fit on %d training origins (alpha %g)", n,
                  self.hparams.linear_alpha)
-
-    @torch.no_grad()
-    def _ridge_residuals(self, arrays: list[SeriesArrays], origins: list[np.ndarray]
-                         ) -> np.ndarray:
-        """The linear path's residuals on training origins, scaled: [N, H] (NaN where the
-        target is missing)."""
-        lin = self.net.linear
-        steps = np.arange(1, self.hparams.horizon + 1)
-        res = []
-        for a, o in zip(arrays, origins, strict=True):
-            o = o[o + steps[-1] < len(a)]
-            x = torch.from_numpy(a.x).to(lin.point.conv.weight).T[None]  # [1, F, T]
-            change = lin(x)[0].T.cpu().numpy()[o]  # [N, H]
-            res.append(a.y[o[:, None] + steps] - a.x[o, :1] - change)
-        return np.concatenate(res)
-
-    def _weigh_horizons(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
-        """``inverse_error``: step h's error weighs 1 / (the ridge fit's mean absolute
-        residual at h), the weights averaging 1, so each step counts by its error relative
-        to what a linear model leaves there (short steps weigh more)."""
-        mae = np.nanmean(np.abs(self._ridge_residuals(arrays, origins)), axis=0)  # [H]
-        w = 1.0 / np.maximum(mae, 1e-6)
-        self.horizon_weight.copy_(torch.as_tensor(w / w.mean(), dtype=torch.float32))
-        log.info("horizon weights (inverse ridge error): h = 1: %.2f, h = %d: %.2f",
-                 w[0] / w.mean(), len(w), w[-1] / w.mean())
 
     @torch.no_grad()
     def _start_quantiles(self, arrays: list[SeriesArrays], origins: list[np.ndarray]) -> None:
         """Start the quantiles at the ridge fit's empirical residual quantiles per horizon
         step on training origins: the increments' biases are the gaps between them."""
-        q = np.nanquantile(self._ridge_residuals(arrays, origins), self.net.quantiles,
-                           axis=0)  # [Q, H]
+        res = path_residuals(self.net.linear, arrays, origins, self.hparams.horizon)
+        q = np.nanquantile(res, self.net.quantiles, axis=0)  # [Q, H]
         m = self.net.median
         raw = np.zeros_like(q)
         raw[m] = q[m]
@@ -290,6 +265,13 @@ class ForecastModule(L.LightningModule):
 
 # constructor arguments; other stored hyperparameters (receptive_field) are derived
 _BUILD_KEYS = tuple(inspect.signature(ForecastModule.__init__).parameters)[1:]
+
+
+def build_defaults() -> dict:
+    """Each constructor argument's default: what a checkpoint written before that
+    argument existed was built with."""
+    return {k: p.default for k, p in inspect.signature(ForecastModule.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu",

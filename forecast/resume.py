@@ -159,9 +159,13 @@ def resume_checkpoint(resume: bool | str | None, run_dir: str | Path) -> Path | 
     raise CheckpointError(f"resume={target}: no checkpoint (*.ckpt) in {folder}")
 
 
-def check_same_run(path: Path, hparams: dict[str, Any]) -> None:
-    """Refuse to continue from a checkpoint written by a different model or data."""
-    stored = read_checkpoint(path)["hyper_parameters"]
+def check_same_run(path: Path, hparams: dict[str, Any],
+                   defaults: dict[str, Any] | None = None) -> None:
+    """Refuse to continue from a checkpoint written by a different model or data.
+
+    ``defaults``: the constructor's default of each setting, which a checkpoint written
+    before that setting existed was trained with (so it is not another configuration)."""
+    stored = {**(defaults or {}), **read_checkpoint(path)["hyper_parameters"]}
     differ = [k for k in sorted(set(stored) | set(hparams)) if stored.get(k) != hparams.get(k)]
     if differ:
         shown = ", ".join(f"{k}={stored.get(k)!r} there, {hparams.get(k)!r} here"

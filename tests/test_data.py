@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import make_series
 
+from forecast.baselines.tabular import LagFeatures
 from forecast.data import ForecastDataModule, resolve_splits
 from forecast.features import CYCLES, calendar_features, calendar_for
 from forecast.frame import DataError
@@ -149,6 +150,11 @@ def test_seasonal_day_cycles_span_the_products_of_the_days_and_the_years_phases(
                           "day_minus_year_sin", "day_minus_year_cos"]
     with pytest.raises(DataError, match="calendar cycles \\['fortnight'\\] unknown"):
         module(path, calendar=["fortnight"]).load()
+    # the baselines take them too (their calendar of the origin)
+    assert LagFeatures(2, 0, ["day_plus_year", "day_minus_year"]).calendar == [
+        "day_plus_year", "day_minus_year"]
+    with pytest.raises(ValueError, match="fortnight"):
+        LagFeatures(2, 0, ["fortnight"])
 
 
 def test_angular_covariate_enters_as_sin_and_cos(tmp_path):

@@ -20,8 +20,8 @@ from forecast import checkpoint_io
 from forecast.checkpoint_io import nonfinite_weights
 from forecast.cli import one_line_errors
 from forecast.files import TMP_MARK
-from forecast.module import CheckpointError, ForecastModule
-from forecast.resume import resume_checkpoint
+from forecast.module import CheckpointError, ForecastModule, build_defaults
+from forecast.resume import check_same_run, resume_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,20 @@ def test_a_checkpoint_of_another_configuration_is_refused(reference):
     with pytest.raises(CheckpointError, match=r"written by another configuration \(differs in "
                                               r"channels: channels=8 there, 4 here\)"):
         train.train(compose_train(args), reference["run"])
+
+
+def test_a_checkpoint_older_than_a_setting_counts_as_that_settings_default(tmp_path):
+    path = tmp_path / "old.ckpt"  # written before model.horizon_weights existed
+    torch.save({"state_dict": {}, "hyper_parameters": {"channels": 8}}, path)
+    defaults = build_defaults()
+    assert defaults["horizon_weights"] == "uniform"
+    check_same_run(path, {**defaults, "channels": 8}, defaults)
+    with pytest.raises(CheckpointError, match=r"differs in horizon_weights: "
+                                              r"horizon_weights='uniform' there"):
+        check_same_run(path, {**defaults, "channels": 8, "horizon_weights": "inverse_error"},
+                       defaults)
+    with pytest.raises(CheckpointError, match=r"differs in .*horizon_weights"):
+        check_same_run(path, {**defaults, "channels": 8})  # without the defaults
 
 
 def test_unusable_checkpoints_fail_in_one_line_naming_the_file(tmp_path, caplog):

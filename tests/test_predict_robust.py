@@ -352,6 +352,19 @@ def test_a_non_causal_checkpoint_warns_that_it_cannot_forecast_honestly(tmp_path
     assert NON_CAUSAL_WARNING in caplog.text and "cannot forecast honestly" in caplog.text
 
 
+def test_a_checkpoint_with_the_seasonal_day_cycles_forecasts_files(tmp_path):
+    csv = save(make_series(), tmp_path / "series.csv")
+    cycles = "[day,day_plus_year,day_minus_year]"
+    train.train(compose_train([*TINY, *csv_overrides(csv), f"data.calendar={cycles}"]),
+                tmp_path / "run")
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    spec = load_checkpoint(best).hparams.data_spec
+    assert spec["calendar"] == ["day", "day_plus_year", "day_minus_year"]
+    assert run(best, [save(good(), tmp_path / "in.csv")], tmp_path / "o") == 0
+    out = pd.read_csv(tmp_path / "o" / "in.forecast.csv")
+    assert len(out) > 0 and np.isfinite(out["forecast"]).all()
+
+
 @pytest.mark.parametrize("damage,message", [
     ({"freq": "hourly"}, r"freq 'hourly' is not a frequency"),
     ({"std": [0.0, 1.0]}, r"scaler statistics"),
