@@ -264,14 +264,14 @@ class ForecastModule(L.LightningModule):
 
 
 # constructor arguments; other stored hyperparameters (receptive_field) are derived
-_BUILD_KEYS = tuple(inspect.signature(ForecastModule.__init__).parameters)[1:]
+_ARGUMENTS = inspect.signature(ForecastModule.__init__).parameters
+_BUILD_KEYS = tuple(_ARGUMENTS)[1:]
 
 
 def build_defaults() -> dict:
     """Each constructor argument's default: what a checkpoint written before that
     argument existed was built with."""
-    return {k: p.default for k, p in inspect.signature(ForecastModule.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    return {k: p.default for k, p in _ARGUMENTS.items() if p.default is not p.empty}
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu",

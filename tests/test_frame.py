@@ -17,6 +17,7 @@ import forecast.frame as frame_pkg
 from forecast.features import calendar_for
 from forecast.frame import DataError, FrameSpec, ReadLimits, read_frame
 from forecast.frame.batch import read_plain_frames
+from forecast.frame.fastpath import read_plain
 
 SPEC = FrameSpec(time_column="time", target="temp", covariates=("hum",))
 
@@ -344,6 +345,22 @@ def test_fast_path_reads_exactly_what_the_general_reader_reads(tmp_path, n, ids,
     else:
         pd.testing.assert_frame_equal(a.data, b.data)
         assert a.repairs.to_dict() == b.repairs.to_dict() and a.dropped == b.dropped
+
+
+def test_the_fast_path_reads_series_whose_ids_differ_in_width(tmp_path):
+    """Several series in one plain file, ids of several widths: read the fast way (not sent
+    the general way), in order of first appearance, and the same frame as the general way."""
+    rows = [f"{i},{(pd.Timestamp('2020-01-01') + pd.Timedelta(hours=h)):%Y-%m-%dT%H:%M:%SZ}"
+            f",{h},{50 + h}" for i in ("BB", "A", "CCC") for h in range(4)]
+    path = write(tmp_path, "id,time,temp,hum\n" + "\n".join(rows) + "\n")
+    spec = FrameSpec("time", "temp", ("hum",), "id")
+    fast = read_plain(path, path.read_bytes(), spec, "fix", None)
+    assert fast is not None
+    codes, names = fast[2], fast[3]
+    assert names == ["BB", "A", "CCC"] and codes.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    with patch.object(frame_pkg, "read_plain", lambda *a, **k: None):
+        general = read_frame(path, spec)
+    pd.testing.assert_frame_equal(read_frame(path, spec).data, general.data)
 
 
 # ---------------------------------------------------------------- many files read together

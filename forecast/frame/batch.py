@@ -94,21 +94,8 @@ def _read_group(items: list[tuple[int, Path, bytes, int]], header: list[str], sp
 
 def _mixed_ids(ids: Texts, starts: np.ndarray, ends: np.ndarray) -> set[int]:
     """The files (by position) whose rows do not all carry their first row's id."""
-    first = np.repeat(starts, ends - starts)  # each row's file's first row
-    lens = ids.en - ids.st
-    width = int(lens.max())
-    cells = ids.cells(width)
-    if cells is not None:  # ids of one width, the common batch: compare them as keys
-        keys = cells.view(f"S{width}").ravel()
-        differs = keys != keys[first]
-    else:  # pad the ids to one width, and compare ids of equal length byte by byte
-        differs = lens != lens[first]
-        same = np.flatnonzero(~differs)
-        if width and same.size:
-            place = np.arange(width)
-            cells = ids.data[np.minimum(ids.st[:, None] + place, len(ids.data) - 1)]
-            differs[same] = ((cells[same] != cells[first[same]])
-                             & (place < lens[same, None])).any(axis=1)
+    keys = ids.keys()
+    differs = keys != keys[np.repeat(starts, ends - starts)]  # each row's file's first row
     return set(np.searchsorted(ends, np.flatnonzero(differs), side="right").tolist())
 
 

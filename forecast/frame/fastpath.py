@@ -89,28 +89,33 @@ class Texts:
             return None
         return self.data[self.st[0]:self.st[0] + width * len(self.st)].reshape(-1, width)
 
+    def keys(self) -> np.ndarray:
+        """Each cell as a byte string of the longest cell's width, (n,): shorter cells padded
+        with NUL bytes, so equal keys are equal cells (plain files hold no NUL byte)."""
+        lens = self.en - self.st
+        width = int(lens.max(initial=0))
+        if not width:
+            return np.zeros(len(lens), "S1")
+        cells = self.cells(width)
+        if cells is None:  # cells of several widths: gather them, padded
+            place = np.arange(width)
+            at = np.minimum(self.st[:, None] + place, len(self.data) - 1)
+            cells = np.where(place < lens[:, None], self.data[at], np.uint8(0))
+        return np.ascontiguousarray(cells).view(f"S{width}").ravel()
+
 
 def _ids(ids: Texts) -> tuple[np.ndarray, list[str]] | None:
     """Series codes (in order of first appearance) and names; None for an empty or padded
     id (an error, or a repair: the general way)."""
-    width = int(ids.en[0] - ids.st[0])
-    cells = ids.cells(width)
-    if cells is not None:  # ids of one width: compare them as arrays
-        keys = cells.view(f"S{width}").ravel()
-        if (keys == keys[0]).all():  # one series, the common file
-            codes, names = np.zeros(len(keys), np.int64), [ids.text(0)]
-        else:
-            uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            order = np.argsort(first)
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            codes, names = rank[inverse.ravel()], [ids.text(k) for k in first[order].tolist()]
+    keys = ids.keys()
+    if (keys == keys[0]).all():  # one series, the common file
+        codes, names = np.zeros(len(keys), np.int64), [ids.text(0)]
     else:
-        raw = ids.data.tobytes()
-        texts = [raw[a:b].decode() for a, b in zip(ids.st.tolist(), ids.en.tolist(), strict=True)]
-        seen: dict[str, int] = {}
-        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in texts), np.int64, len(texts))
-        names = list(seen)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        codes, names = rank[inverse.ravel()], [ids.text(k) for k in first[order].tolist()]
     if any(not v or v != v.strip() for v in names):
         return None
     return codes, names
